@@ -1,0 +1,12 @@
+// The glassbox native addon. Each kernel area registers itself from its own file.
+#include <napi.h>
+#include "fsops.h"
+
+namespace {
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  glassbox::InitFsOps(env, exports);
+  return exports;
+}
+}  // namespace
+
+NODE_API_MODULE(glassbox, Init)
