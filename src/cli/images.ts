@@ -1,0 +1,149 @@
+// pull, images, rmi, prune, export.
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import type { EventSink } from '../events/schema.js';
+import { shortId } from '../image/digest.js';
+import { exportImage, listImages, prune, removeImages } from '../image/images.js';
+import { parsePlatform } from '../image/platform.js';
+import { pull } from '../image/pull.js';
+import { Store } from '../image/store.js';
+import { GlassboxError } from '../util/errors.js';
+import type { GlobalOptions } from './main.js';
+import { humanBytes, PullProgress } from './pullprogress.js';
+
+function globals(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals() as GlobalOptions;
+}
+
+export function openStore(cmd: Command): Promise<Store> {
+  return Store.open(globals(cmd).root);
+}
+
+/** An AbortSignal that fires on Ctrl-C or SIGTERM while fn runs. */
+export async function interruptible<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const onSignal = () => ac.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await fn(ac.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function ago(iso: string | undefined): string {
+  if (!iso) return 'N/A';
+  const s = (Date.now() - Date.parse(iso)) / 1000;
+  if (Number.isNaN(s)) return 'N/A';
+  const steps: [number, string][] = [
+    [60 * 60 * 24 * 365, 'year'],
+    [60 * 60 * 24 * 30, 'month'],
+    [60 * 60 * 24 * 7, 'week'],
+    [60 * 60 * 24, 'day'],
+    [60 * 60, 'hour'],
+    [60, 'minute'],
+  ];
+  for (const [n, unit] of steps) {
+    const v = Math.floor(s / n);
+    if (v >= 1) return `${v} ${unit}${v > 1 ? 's' : ''} ago`;
+  }
+  return 'Less than a minute ago';
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n') + '\n';
+}
+
+export function imageCommands(program: Command): void {
+  program
+    .command('pull')
+    .description('pull an image from a registry into the store (docker reference forms: busybox, library/busybox:1.36, host:port/name@sha256:...)')
+    .argument('<image>', 'image reference')
+    .option('--platform <os/arch[/variant]>', 'platform to pull from a multi-platform image (default: this host)')
+    .option('-u, --username <name>', 'registry user name (password from --password-stdin)')
+    .option('--password-stdin', 'read the registry password from standard input')
+    .addOption(new Option('--insecure-registry <host>', 'reach this registry over plain HTTP (repeatable); loopback always is').argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .option('-q, --quiet', 'print only the image name')
+    .action(async (image: string, o: { platform?: string; username?: string; passwordStdin?: boolean; insecureRegistry?: string[]; quiet?: boolean }, cmd: Command) => {
+      if (o.passwordStdin && !o.username) throw new GlassboxError('--password-stdin needs --username', { op: 'pull', code: 'EINVAL' });
+      if (o.username && !o.passwordStdin) throw new GlassboxError('--username needs --password-stdin', { op: 'pull', code: 'EINVAL' });
+      const password = o.passwordStdin ? readFileSync(0, 'utf8').replace(/\r?\n$/, '') : undefined;
+      const platform = o.platform ? parsePlatform(o.platform) : undefined;
+      const store = await openStore(cmd);
+      const events: EventSink = o.quiet ? () => {} : new PullProgress(process.stdout).handle;
+      const r = await interruptible((signal) =>
+        pull(store, image, {
+          platform,
+          credentials: o.username ? { username: o.username, password: password ?? '' } : undefined,
+          insecureRegistries: o.insecureRegistry,
+          events,
+          signal,
+        }),
+      );
+      if (o.quiet) process.stdout.write(`${r.image.name}\n`);
+    });
+
+  program
+    .command('images')
+    .description('list the images in the store')
+    .option('--digests', 'show manifest digests')
+    .option('-q, --quiet', 'only image IDs')
+    .action(async (o: { digests?: boolean; quiet?: boolean }, cmd: Command) => {
+      const store = await openStore(cmd);
+      const list = listImages(store);
+      if (o.quiet) {
+        for (const id of new Set(list.map((i) => shortId(i.id)))) process.stdout.write(`${id}\n`);
+        return;
+      }
+      const head = ['REPOSITORY', 'TAG', ...(o.digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE'];
+      const rows = list.map((i) => [
+        i.repository,
+        i.tag,
+        ...(o.digests ? [i.record.digest] : []),
+        i.id ? shortId(i.id) : '<damaged>',
+        ago(i.created),
+        humanBytes(i.size),
+      ]);
+      process.stdout.write(table([head, ...rows]));
+    });
+
+  program
+    .command('rmi')
+    .description('remove images, and the layers no other image uses')
+    .argument('<image...>', 'names, image IDs or digests')
+    .option('-f, --force', 'remove every name of an image ID')
+    .action(async (images: string[], o: { force?: boolean }, cmd: Command) => {
+      const store = await openStore(cmd);
+      const r = await removeImages(store, images, o.force);
+      for (const n of r.untagged) process.stdout.write(`Untagged: ${n}\n`);
+      for (const d of r.deleted.layers) process.stdout.write(`Deleted layer: ${d}\n`);
+      for (const d of r.deleted.blobs) process.stdout.write(`Deleted blob: ${d}\n`);
+    });
+
+  program
+    .command('prune')
+    .description('remove blobs and layers no image uses, and what interrupted pulls left')
+    .action(async (_o: unknown, cmd: Command) => {
+      const store = await openStore(cmd);
+      const r = await prune(store);
+      for (const d of r.layers) process.stdout.write(`Deleted layer: ${d}\n`);
+      for (const d of r.blobs) process.stdout.write(`Deleted blob: ${d}\n`);
+      process.stdout.write(`Total reclaimed space: ${humanBytes(r.bytes)}\n`);
+    });
+
+  program
+    .command('export')
+    .description("write an image's flattened root filesystem to a directory, as umoci unpack does")
+    .argument('<image>', 'name, image ID or digest')
+    .argument('<dir>', 'directory to create (or an empty one)')
+    .action(async (image: string, dir: string, _o: unknown, cmd: Command) => {
+      const store = await openStore(cmd);
+      const r = await exportImage(store, image, dir);
+      const s = r.stats;
+      process.stdout.write(`${dir}: ${s.files} files, ${s.dirs} directories, ${s.symlinks} symlinks, ${s.hardlinks} hardlinks, ${humanBytes(s.bytes)}; ${s.whiteouts} whiteouts and ${s.opaques} opaque directories applied\n`);
+    });
+}

@@ -1,0 +1,77 @@
+// The one event stream (DESIGN.md section 1). Live runs produce it, trace files
+// store it one JSON object a line, every view consumes it. A new kind breaks
+// the build wherever a consumer's exhaustive switch does not handle it.
+
+export const SCHEMA_VERSION = 1;
+
+export interface HeaderEvent {
+  kind: 'header';
+  schema: number;
+  glassbox: string;
+  t: number;
+  host: { kernel: string; arch: string; cgroup: 'v1' | 'v2' | 'hybrid' | 'none' };
+  argv: string[];
+}
+
+export type StagePhase = 'begin' | 'paused' | 'resumed' | 'end' | 'failed' | 'undone';
+
+export interface StageEvent {
+  kind: 'stage';
+  t: number;
+  stage: string;
+  phase: StagePhase;
+  error?: string;
+}
+
+export type LayerState =
+  | 'waiting'
+  | 'exists'
+  | 'downloading'
+  | 'retrying'
+  | 'verifying'
+  | 'done'
+  | 'failed';
+
+export interface UnpackStats {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  hardlinks: number;
+  whiteouts: number;
+  opaques: number;
+  devices: number;
+  fifos: number;
+  xattrs: number;
+  bytes: number;
+}
+
+/** What the Node process did that a syscall tracer cannot see or name. */
+export type HostDetail =
+  | { what: 'resolve'; input: string; reference: string; registry: string; repository: string; tag?: string; digest?: string }
+  | { what: 'http'; method: string; url: string; status: number; bytes?: number; ms: number; attempt: number }
+  | { what: 'auth'; scheme: 'bearer' | 'basic'; realm?: string; service?: string; scope?: string; user?: string }
+  | { what: 'retry'; url: string; attempt: number; delayMs: number; reason: string }
+  | { what: 'manifest'; digest: string; mediaType: string; platform?: string; candidates?: string[] }
+  | { what: 'layer'; digest: string; diffId: string; size: number; bytes: number; state: LayerState }
+  | { what: 'unpack'; diffId: string; dir: string; stats: UnpackStats; samples: string[] }
+  | { what: 'image'; name: string; digest: string; layers: number; size: number };
+
+export interface HostEvent {
+  kind: 'host';
+  t: number;
+  detail: HostDetail;
+}
+
+export type GlassboxEvent = HeaderEvent | StageEvent | HostEvent;
+
+export type EventSink = (e: GlassboxEvent) => void;
+
+export const dropEvents: EventSink = () => {};
+
+export function hostEvent(detail: HostDetail): HostEvent {
+  return { kind: 'host', t: Date.now(), detail };
+}
+
+export function assertNever(x: never): never {
+  throw new Error(`unhandled event: ${JSON.stringify(x)}`);
+}

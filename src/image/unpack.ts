@@ -1,0 +1,392 @@
+// Applies an OCI layer (a tar stream) to a directory, exactly by the OCI layer
+// rules, and never touches anything outside that directory, whatever the tar says.
+//
+// Two modes:
+//  - 'overlay': the layer gets a directory of its own, as docker's overlay2 does;
+//    whiteouts become overlayfs's own (a 0:0 character device for .wh.NAME, the
+//    xattr trusted.overlay.opaque=y for .wh..wh..opq).
+//  - 'flatten': the layer is applied on top of the layers already in the
+//    directory; whiteouts delete (umoci unpack, `glassbox export`).
+//
+// Path safety. Every name is cleaned as docker cleans it: an absolute name is
+// taken relative to the root, a relative one that climbs above the root is
+// refused. Every parent directory is then resolved inside the root as if the
+// root were / (what docker does in a chroot, and openat2's RESOLVE_IN_ROOT):
+// a symlink in a parent path, made by an earlier entry, is followed, but an
+// absolute target or a `..` restarts or stops at the root, never outside it.
+// The last component is never followed: an existing entry there is replaced.
+// Hardlink targets are resolved the same way. The directory is ours while we
+// unpack into it, so nothing else changes it between a check and a use.
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import tar from 'tar-stream';
+import { addon } from '../native/addon.js';
+import type { UnpackStats } from '../events/schema.js';
+import { GlassboxError, errnoOf } from '../util/errors.js';
+import { patchTarStreamPax, paxXattrs } from './tarpatch.js';
+
+export type UnpackMode = 'overlay' | 'flatten';
+
+export const WHITEOUT_PREFIX = '.wh.';
+export const WHITEOUT_META_PREFIX = '.wh..wh.';
+export const WHITEOUT_OPAQUE = '.wh..wh..opq';
+export const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
+
+const MAX_SYMLINKS = 40;
+const MAX_SAMPLES = 40;
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+const S_IFIFO = 0o010000;
+const OPEN_NEW_FILE = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+
+export function emptyStats(): UnpackStats {
+  return { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, whiteouts: 0, opaques: 0, devices: 0, fifos: 0, xattrs: 0, bytes: 0 };
+}
+
+export interface UnpackResult {
+  stats: UnpackStats;
+  /** A few notable entries, for the lesson: whiteouts, opaque dirs, links. */
+  samples: string[];
+}
+
+class Refused extends Error {}
+
+/**
+ * Lexically clean a tar name the way docker does: `filepath.Clean`, absolute
+ * names rooted at the layer root, relative ones refused if they climb out.
+ * Returns the components; [] is the root itself.
+ */
+export function cleanEntryName(name: string): string[] {
+  const absolute = name.startsWith('/');
+  const out: string[] = [];
+  for (const c of name.split('/')) {
+    if (c === '' || c === '.') continue;
+    if (c === '..') {
+      if (out.length > 0) out.pop();
+      else if (!absolute) throw new Refused(`"${name}" climbs out of the layer root`);
+      continue;
+    }
+    out.push(c);
+  }
+  return out;
+}
+
+export class LayerWriter {
+  readonly stats = emptyStats();
+  readonly samples: string[] = [];
+  /** Relative paths (resolved, symlink-free) known to be real directories. */
+  private readonly dirs = new Set<string>(['']);
+  /** Paths this layer wrote: an opaque directory keeps them in flatten mode. */
+  private readonly written = new Set<string>();
+  private readonly opaqueDirs: string[] = [];
+  private readonly dirTimes: [string, number, number][] = [];
+  private readonly fx = addon();
+
+  constructor(
+    readonly root: string,
+    readonly mode: UnpackMode,
+  ) {}
+
+  private abs(rel: string): string {
+    return rel === '' ? this.root : join(this.root, rel);
+  }
+
+  private sample(s: string): void {
+    if (this.samples.length < MAX_SAMPLES) this.samples.push(s);
+  }
+
+  private forget(rel: string): void {
+    for (const d of this.dirs) if (d === rel || d.startsWith(rel + '/')) this.dirs.delete(d);
+  }
+
+  /**
+   * Resolve a directory path inside the root, following symlinks as if the root
+   * were /, creating missing directories (0755, root-owned, as docker does)
+   * when `create`. Returns the resolved relative path, free of symlinks.
+   */
+  resolveDir(components: string[], create: boolean, what: string): string {
+    let cur: string[] = [];
+    const queue = [...components];
+    let links = 0;
+    while (queue.length > 0) {
+      const c = queue.shift()!;
+      if (c === '' || c === '.') continue;
+      if (c === '..') {
+        cur.pop();
+        continue;
+      }
+      const candidate = cur.length ? `${cur.join('/')}/${c}` : c;
+      if (this.dirs.has(candidate)) {
+        cur.push(c);
+        continue;
+      }
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.lstatSync(this.abs(candidate));
+      } catch (e) {
+        if (errnoOf(e) !== 'ENOENT') throw e;
+      }
+      if (!st) {
+        if (!create) throw new Refused(`${what}: "${candidate}" does not exist in the layer`);
+        fs.mkdirSync(this.abs(candidate), { mode: 0o755 });
+        this.dirs.add(candidate);
+        cur.push(c);
+        continue;
+      }
+      if (st.isSymbolicLink()) {
+        if (++links > MAX_SYMLINKS) throw new Refused(`${what}: too many levels of symbolic links`);
+        const target = fs.readlinkSync(this.abs(candidate));
+        if (target.startsWith('/')) cur = [];
+        queue.unshift(...target.split('/'));
+        continue;
+      }
+      if (!st.isDirectory()) throw new Refused(`${what}: "${candidate}" is not a directory`);
+      this.dirs.add(candidate);
+      cur.push(c);
+    }
+    return cur.join('/');
+  }
+
+  /** Remove whatever is at rel (never following a final symlink). */
+  private removeExisting(rel: string, keepDir: boolean): boolean {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(this.abs(rel));
+    } catch (e) {
+      if (errnoOf(e) === 'ENOENT') return false;
+      throw e;
+    }
+    if (keepDir && st.isDirectory()) return true;
+    fs.rmSync(this.abs(rel), { recursive: true, force: true });
+    this.forget(rel);
+    return false;
+  }
+
+  /** Apply one tar entry. The body is consumed whatever happens. */
+  async apply(header: tar.Header, body: Readable): Promise<void> {
+    try {
+      await this.applyEntry(header, body);
+    } catch (e) {
+      body.resume();
+      if (e instanceof Refused) {
+        throw new GlassboxError(`refused entry "${header.name}": ${e.message}`, { op: 'unpack', code: 'EPERM' });
+      }
+      throw e;
+    }
+  }
+
+  private async applyEntry(header: tar.Header, body: Readable): Promise<void> {
+    const parts = cleanEntryName(header.name);
+    const base = parts.length ? parts[parts.length - 1]! : '';
+    const parentParts = parts.slice(0, -1);
+
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      body.resume();
+      this.whiteout(parentParts, base, header.name);
+      return;
+    }
+
+    if (parts.length === 0) {
+      // "./": the root directory's own metadata.
+      body.resume();
+      if (header.type === 'directory') this.setMeta('', header, true);
+      return;
+    }
+
+    const parent = this.resolveDir(parentParts, true, header.name);
+    const rel = parent ? `${parent}/${base}` : base;
+    const path = this.abs(rel);
+    this.written.add(rel);
+
+    switch (header.type) {
+      case 'directory': {
+        const exists = this.removeExisting(rel, true);
+        if (!exists) fs.mkdirSync(path, { mode: 0o700 });
+        this.dirs.add(rel);
+        this.stats.dirs++;
+        body.resume();
+        this.setMeta(rel, header, true);
+        return;
+      }
+      case 'file':
+      case 'contiguous-file': {
+        this.removeExisting(rel, false);
+        const fd = fs.openSync(path, OPEN_NEW_FILE, 0o600);
+        try {
+          for await (const chunk of body) {
+            let off = 0;
+            while (off < chunk.length) off += fs.writeSync(fd, chunk, off);
+            this.stats.bytes += chunk.length;
+          }
+        } finally {
+          fs.closeSync(fd);
+        }
+        this.stats.files++;
+        this.setMeta(rel, header, false);
+        return;
+      }
+      case 'symlink': {
+        body.resume();
+        this.removeExisting(rel, false);
+        fs.symlinkSync(header.linkname ?? '', path);
+        this.stats.symlinks++;
+        this.setMeta(rel, header, false, true);
+        return;
+      }
+      case 'link': {
+        body.resume();
+        const targetParts = cleanEntryName(header.linkname ?? '');
+        if (targetParts.length === 0) throw new Refused('hardlink to the layer root');
+        const tparent = this.resolveDir(targetParts.slice(0, -1), false, `hardlink target "${header.linkname}"`);
+        const trel = tparent ? `${tparent}/${targetParts[targetParts.length - 1]}` : targetParts[targetParts.length - 1]!;
+        let tst: fs.Stats;
+        try {
+          tst = fs.lstatSync(this.abs(trel));
+        } catch {
+          throw new Refused(`hardlink target "${header.linkname}" is not in the layer`);
+        }
+        if (tst.isDirectory()) throw new Refused(`hardlink target "${header.linkname}" is a directory`);
+        if (trel === rel) return;
+        this.removeExisting(rel, false);
+        fs.linkSync(this.abs(trel), path);
+        this.stats.hardlinks++;
+        this.sample(`hardlink ${rel} => ${trel}`);
+        return;
+      }
+      case 'character-device':
+      case 'block-device':
+      case 'fifo': {
+        body.resume();
+        this.removeExisting(rel, false);
+        const type = header.type === 'fifo' ? S_IFIFO : header.type === 'block-device' ? S_IFBLK : S_IFCHR;
+        this.fx.mknod(path, type | 0o600, header.devmajor ?? 0, header.devminor ?? 0);
+        if (header.type === 'fifo') this.stats.fifos++;
+        else {
+          this.stats.devices++;
+          this.sample(`device ${rel} ${header.devmajor}:${header.devminor}`);
+        }
+        this.setMeta(rel, header, false);
+        return;
+      }
+      default:
+        body.resume();
+        throw new Refused(`unsupported tar entry type "${header.type}"`);
+    }
+  }
+
+  private whiteout(parentParts: string[], base: string, name: string): void {
+    if (base === WHITEOUT_OPAQUE) {
+      const dir = this.resolveDir(parentParts, true, name);
+      this.stats.opaques++;
+      this.sample(`opaque ${dir || '/'}`);
+      if (this.mode === 'overlay') {
+        this.fx.lsetxattr(this.abs(dir), OVERLAY_OPAQUE_XATTR, Buffer.from('y'));
+      } else {
+        this.opaqueDirs.push(dir);
+      }
+      return;
+    }
+    if (base.startsWith(WHITEOUT_META_PREFIX)) return; // aufs metadata (.wh..wh.plnk and friends): not content
+    const victim = base.slice(WHITEOUT_PREFIX.length);
+    if (victim === '' || victim === '.' || victim === '..') throw new Refused(`bad whiteout name "${base}"`);
+    const parent = this.resolveDir(parentParts, this.mode === 'overlay', name);
+    const rel = parent ? `${parent}/${victim}` : victim;
+    this.stats.whiteouts++;
+    this.sample(`whiteout ${rel}`);
+    this.removeExisting(rel, false);
+    if (this.mode === 'overlay') {
+      this.fx.mknod(this.abs(rel), S_IFCHR | 0o600, 0, 0);
+      this.written.add(rel);
+    }
+  }
+
+  private setMeta(rel: string, header: tar.Header, isDir: boolean, isLink = false): void {
+    const path = this.abs(rel);
+    const pax = (header.pax ?? undefined) as Record<string, string> | undefined;
+    const uid = pax?.uid !== undefined ? Number(pax.uid) : (header.uid ?? 0);
+    const gid = pax?.gid !== undefined ? Number(pax.gid) : (header.gid ?? 0);
+    fs.lchownSync(path, uid, gid);
+    // chmod after chown: chown clears set-id bits. Symlinks have no mode of their own.
+    if (!isLink) fs.chmodSync(path, (header.mode ?? (isDir ? 0o755 : 0o644)) & 0o7777);
+    for (const [name, value] of paxXattrs(pax)) {
+      // A layer must not set overlayfs's own attributes: they would redirect
+      // or hide paths in the merged view. Only our whiteout conversion does.
+      if (name.startsWith('trusted.overlay.')) {
+        this.sample(`xattr ${name} on ${rel} ignored`);
+        continue;
+      }
+      try {
+        this.fx.lsetxattr(path, name, value);
+        this.stats.xattrs++;
+      } catch (e) {
+        if (errnoOf(e) !== 'ENOTSUP') throw e;
+      }
+    }
+    const mtime = pax?.mtime !== undefined ? Number(pax.mtime) : (header.mtime?.getTime() ?? 0) / 1000;
+    const atime = pax?.atime !== undefined ? Number(pax.atime) : mtime;
+    if (isDir) this.dirTimes.push([path, atime, mtime]);
+    else fs.lutimesSync(path, atime, mtime);
+  }
+
+  /** Remove, under each opaque directory, what this layer did not write (flatten mode). */
+  private applyOpaque(dir: string): void {
+    const walk = (rel: string): void => {
+      let names: string[];
+      try {
+        names = fs.readdirSync(this.abs(rel));
+      } catch (e) {
+        if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR') return;
+        throw e;
+      }
+      for (const n of names) {
+        const child = rel ? `${rel}/${n}` : n;
+        if (!this.written.has(child)) {
+          fs.rmSync(this.abs(child), { recursive: true, force: true });
+          this.forget(child);
+        } else if (this.dirs.has(child)) {
+          walk(child);
+        }
+      }
+    };
+    walk(dir);
+  }
+
+  /** After the last entry: opaque directories (flatten), then directory times, deepest first. */
+  finish(): UnpackResult {
+    for (const d of this.opaqueDirs) this.applyOpaque(d);
+    for (let i = this.dirTimes.length - 1; i >= 0; i--) {
+      const [path, atime, mtime] = this.dirTimes[i]!;
+      try {
+        fs.utimesSync(path, atime, mtime);
+      } catch (e) {
+        if (errnoOf(e) !== 'ENOENT') throw e; // removed later by the same layer
+      }
+    }
+    return { stats: this.stats, samples: this.samples };
+  }
+}
+
+/**
+ * A writable end that takes an uncompressed layer tar and applies it to root.
+ * `done` settles once the last entry is applied (or on the first failure, after
+ * which the writable is destroyed so the pipeline feeding it stops).
+ */
+export function layerExtractor(root: string, mode: UnpackMode): { writable: NodeJS.WritableStream; done: Promise<UnpackResult> } {
+  patchTarStreamPax();
+  const extract = tar.extract();
+  const writer = new LayerWriter(root, mode);
+  const done = (async () => {
+    try {
+      for await (const entry of extract) {
+        await writer.apply(entry.header, entry as unknown as Readable);
+      }
+      return writer.finish();
+    } catch (e) {
+      extract.destroy(e as Error);
+      throw e;
+    }
+  })();
+  return { writable: extract as unknown as NodeJS.WritableStream, done };
+}
+
