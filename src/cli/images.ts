@@ -5,8 +5,10 @@ import { Option } from 'commander';
 import type { EventSink } from '../events/schema.js';
 import { shortId } from '../image/digest.js';
 import { exportImage, listImages, prune, removeImages } from '../image/images.js';
+import { loadImages, saveImages } from '../image/interchange.js';
 import { parsePlatform } from '../image/platform.js';
 import { pull } from '../image/pull.js';
+import { familiarName, parseReference } from '../image/reference.js';
 import { Store } from '../image/store.js';
 import { GlassboxError } from '../util/errors.js';
 import type { GlobalOptions } from './main.js';
@@ -145,5 +147,31 @@ export function imageCommands(program: Command): void {
       const r = await exportImage(store, image, dir);
       const s = r.stats;
       process.stdout.write(`${dir}: ${s.files} files, ${s.dirs} directories, ${s.symlinks} symlinks, ${s.hardlinks} hardlinks, ${humanBytes(s.bytes)}; ${s.whiteouts} whiteouts and ${s.opaques} opaque directories applied\n`);
+    });
+
+  program
+    .command('load')
+    .description('load images from an OCI image layout (skopeo, umoci) or a docker save archive')
+    .requiredOption('-i, --input <path>', 'OCI layout directory, or a .tar (optionally gzipped) archive')
+    .option('--name <name>', 'name for images the source names only by tag (OCI layouts from skopeo or umoci)')
+    .option('--platform <os/arch[/variant]>', 'platform to load from a multi-platform index (default: this host)')
+    .action(async (o: { input: string; name?: string; platform?: string }, cmd: Command) => {
+      const store = await openStore(cmd);
+      const records = await interruptible(() =>
+        loadImages(store, o.input, { name: o.name, platform: o.platform ? parsePlatform(o.platform) : undefined }),
+      );
+      for (const r of records) process.stdout.write(`Loaded image: ${familiarName(parseReference(r.name))}\n`);
+    });
+
+  program
+    .command('save')
+    .description('save images as an OCI image layout directory, or a tar archive that docker load, skopeo and umoci read')
+    .argument('<image...>', 'names, image IDs or digests')
+    .requiredOption('-o, --output <path>', 'a new directory (OCI layout), or FILE.tar / - for an archive')
+    .addOption(new Option('--format <format>', 'oci (layout directory) or archive (tar)').choices(['oci', 'archive']))
+    .action(async (images: string[], o: { output: string; format?: 'oci' | 'archive' }, cmd: Command) => {
+      const store = await openStore(cmd);
+      const r = await saveImages(store, images, o.output, { format: o.format });
+      if (o.output !== '-') process.stderr.write(`saved ${images.length} image(s), ${r.blobs} blobs, as ${r.format === 'oci' ? 'an OCI layout' : 'an archive'}: ${o.output}\n`);
     });
 }
