@@ -110,6 +110,7 @@ async function importImage(
       events,
       retries: 0,
       committed,
+      op: 'load',
     });
   }
   const blobs: [string, Buffer][] = [

@@ -33,6 +33,8 @@ export interface LayerFetchOptions {
   committed?: { blobs: string[]; layers: string[] };
   /** Ctrl-C: stop the transfer, remove its temps, do not retry. */
   signal?: AbortSignal;
+  /** The operation errors are named by: pull, load. */
+  op?: string;
 }
 
 /** A failure of the transfer itself: worth another attempt. */
@@ -157,7 +159,7 @@ export async function ensureLayer(store: Store, desc: Descriptor, diffId: string
   const report = progress(events, desc, diffId);
   const compression = layerCompression(desc.mediaType);
   if (!compression) {
-    throw new GlassboxError(`layer ${desc.digest} has unknown media type "${desc.mediaType}"`, { op: 'pull', code: 'EPROTO' });
+    throw new GlassboxError(`layer ${desc.digest} has unknown media type "${desc.mediaType}"`, { op: o.op ?? 'pull', code: 'EPROTO' });
   }
   const { algorithm } = parseDigest(desc.digest, 'layer digest');
   parseDigest(diffId, 'diffID');
@@ -177,7 +179,7 @@ export async function ensureLayer(store: Store, desc: Descriptor, diffId: string
     const retries = o.retries ?? 3;
     for (let attempt = 0; ; attempt++) {
       try {
-        if (o.signal?.aborted) throw interrupted();
+        if (o.signal?.aborted) throw interrupted(o.op ?? 'pull');
         await transfer(store, desc, diffId, compression, algorithm, source, {
           haveBlob,
           haveLayer,
@@ -185,6 +187,7 @@ export async function ensureLayer(store: Store, desc: Descriptor, diffId: string
           report,
           committed: o.committed,
           signal: o.signal,
+          op: o.op ?? 'pull',
         });
         report('done', desc.size);
         const rec = store.layerRecord(diffId);
@@ -200,7 +203,7 @@ export async function ensureLayer(store: Store, desc: Descriptor, diffId: string
         }
         report('failed', 0);
         if (e instanceof TransferError) {
-          throw new GlassboxError(`layer ${desc.digest}: ${e.message}`, { op: 'pull', code: 'EIO' });
+          throw new GlassboxError(`layer ${desc.digest}: cannot read the blob: ${e.message}`, { op: o.op ?? 'pull', code: 'EIO' });
         }
         throw e;
       }
@@ -217,10 +220,11 @@ interface TransferOptions {
   report: (state: LayerState, bytes: number) => void;
   committed?: { blobs: string[]; layers: string[] };
   signal?: AbortSignal;
+  op: string;
 }
 
-function interrupted(): GlassboxError {
-  return new GlassboxError('interrupted', { op: 'pull', code: 'EINTR' });
+function interrupted(op: string): GlassboxError {
+  return new GlassboxError('interrupted', { op, code: 'EINTR' });
 }
 
 async function transfer(
@@ -246,7 +250,7 @@ async function transfer(
     if (tmpBlob) fd = fs.openSync(tmpBlob, 'wx', 0o600);
     if (tmpLayer) fs.mkdirSync(join(tmpLayer, 'diff'), { recursive: true, mode: 0o755 });
     const tap = new Tap(algorithm, fd, t.stallMs, (n) => t.report('downloading', n));
-    const onAbort = () => tap.destroy(interrupted());
+    const onAbort = () => tap.destroy(interrupted(t.op));
     t.signal?.addEventListener('abort', onAbort, { once: true });
     const stages: NodeJS.ReadWriteStream[] = [];
     const unz = decompressor(compression);
@@ -269,7 +273,7 @@ async function transfer(
     t.signal?.removeEventListener('abort', onAbort);
     const unpackErr = results[1].status === 'rejected' ? (results[1].reason as unknown) : undefined;
     const flowErr = results[0].status === 'rejected' ? (results[0].reason as unknown) : undefined;
-    if (t.signal?.aborted) throw interrupted();
+    if (t.signal?.aborted) throw interrupted(t.op);
     if (unpackErr instanceof GlassboxError) throw unpackErr;
     if (flowErr || unpackErr) {
       const e = (flowErr ?? unpackErr) as Error & { syscall?: string };
@@ -283,14 +287,14 @@ async function transfer(
     t.report('verifying', tap.bytes);
     const gotDigest = `${algorithm}:${tap.hash.digest('hex')}`;
     if (gotDigest !== desc.digest) {
-      throw new GlassboxError(`layer ${desc.digest}: digest mismatch: downloaded content is ${gotDigest}`, { op: 'pull', code: 'EBADMSG' });
+      throw new GlassboxError(`layer ${desc.digest}: digest mismatch: downloaded content is ${gotDigest}`, { op: t.op, code: 'EBADMSG' });
     }
     if (desc.size > 0 && tap.bytes !== desc.size) {
-      throw new GlassboxError(`layer ${desc.digest}: size mismatch: manifest says ${desc.size}, got ${tap.bytes}`, { op: 'pull', code: 'EBADMSG' });
+      throw new GlassboxError(`layer ${desc.digest}: size mismatch: manifest says ${desc.size}, got ${tap.bytes}`, { op: t.op, code: 'EBADMSG' });
     }
     const gotDiff = `sha256:${diffHash.hash.digest('hex')}`;
     if (gotDiff !== diffId) {
-      throw new GlassboxError(`layer ${desc.digest}: diffID mismatch: the config says ${diffId}, the uncompressed layer is ${gotDiff}`, { op: 'pull', code: 'EBADMSG' });
+      throw new GlassboxError(`layer ${desc.digest}: diffID mismatch: the config says ${diffId}, the uncompressed layer is ${gotDiff}`, { op: t.op, code: 'EBADMSG' });
     }
     if (fd !== undefined) {
       fs.fsyncSync(fd);

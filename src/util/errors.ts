@@ -17,9 +17,15 @@ export class GlassboxError extends Error {
   readonly subject?: string;
   readonly code?: string;
 
-  constructor(message: string, ctx: ErrorContext) {
-    super(oneLine(message), ctx.cause === undefined ? undefined : { cause: ctx.cause });
+  /** What went wrong, without the operation and subject. */
+  readonly detail: string;
+
+  /** The message is the whole line the user reads: "op subject: detail". */
+  constructor(detail: string, ctx: ErrorContext) {
+    const d = oneLine(detail);
+    super(ctx.subject ? `${ctx.op} ${ctx.subject}: ${d}` : `${ctx.op}: ${d}`, ctx.cause === undefined ? undefined : { cause: ctx.cause });
     this.name = 'GlassboxError';
+    this.detail = d;
     this.op = ctx.op;
     this.subject = ctx.subject;
     this.code = ctx.code;
@@ -27,7 +33,7 @@ export class GlassboxError extends Error {
 
   /** The line the CLI prints. */
   line(): string {
-    return this.subject ? `${this.op} ${this.subject}: ${this.message}` : `${this.op}: ${this.message}`;
+    return this.message;
   }
 }
 
