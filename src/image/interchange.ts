@@ -106,7 +106,7 @@ async function importImage(
   checkConfig(config, manifest, `image config ${manifest.config.digest}`);
   for (const [i, desc] of manifest.layers.entries()) {
     const file = layerPath(desc, i);
-    await ensureLayer(store, desc, config.rootfs.diff_ids[i]!, async () => ({ stream: fs.createReadStream(file), length: fs.statSync(file).size }), {
+    await ensureLayer(store, desc, config.rootfs.diff_ids[i]!, async () => ({ file, length: fs.statSync(file).size }), {
       events,
       retries: 0,
       committed,

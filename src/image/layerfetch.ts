@@ -4,22 +4,20 @@
 // blob and the layer move into the store. Any failure removes both temps.
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
-import * as zlib from 'node:zlib';
-import { Decompress as ZstdDecompress } from 'fzstd';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { Worker } from 'node:worker_threads';
 import type { EventSink, LayerState } from '../events/schema.js';
 import { dropEvents, hostEvent } from '../events/schema.js';
 import { GlassboxError } from '../util/errors.js';
 import { parseDigest } from './digest.js';
+import { TransferError, type LayerPipeJob, type LayerPipeResult } from './layerpipe.js';
+import type { FromWorker, ToWorker, WorkerSource } from './layerworker.js';
 import { layerCompression, type Compression, type Descriptor } from './mediatypes.js';
-import type { LayerRecord, Store } from './store.js';
-import { layerExtractor } from './unpack.js';
+import type { Store } from './store.js';
 
-/** Opens the layer blob's bytes: from a registry, or from a file of a loaded archive. */
-export type BlobOpener = () => Promise<{ stream: Readable; length?: number }>;
+/** A layer blob's bytes: a registry response body, or a file (a loaded archive, a kept blob). */
+export type BlobSource = { stream: WebReadableStream; length?: number } | { file: string; length?: number };
+export type BlobOpener = () => Promise<BlobSource>;
 
 export interface LayerFetchOptions {
   events?: EventSink;
@@ -35,108 +33,6 @@ export interface LayerFetchOptions {
   signal?: AbortSignal;
   /** The operation errors are named by: pull, load. */
   op?: string;
-}
-
-/** A failure of the transfer itself: worth another attempt. */
-class TransferError extends Error {}
-
-/** Passes bytes through, hashing, counting, saving them, and watching for stalls. */
-class Tap extends Transform {
-  readonly hash;
-  bytes = 0;
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(
-    algorithm: string,
-    private readonly fd: number | undefined,
-    private readonly stallMs: number,
-    private readonly onBytes: (n: number) => void,
-  ) {
-    super();
-    this.hash = createHash(algorithm);
-    this.arm();
-  }
-
-  private arm(): void {
-    if (this.stallMs <= 0) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.destroy(new TransferError(`no data for ${Math.round(this.stallMs / 1000)} s after ${this.bytes} bytes`));
-    }, this.stallMs);
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.arm();
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    if (this.fd !== undefined) {
-      fs.write(this.fd, chunk, 0, chunk.length, null, (err) => {
-        if (err) return cb(err);
-        this.onBytes(this.bytes);
-        cb(null, chunk);
-      });
-    } else {
-      this.onBytes(this.bytes);
-      cb(null, chunk);
-    }
-  }
-
-  override _flush(cb: TransformCallback): void {
-    clearTimeout(this.timer);
-    cb();
-  }
-
-  override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
-    clearTimeout(this.timer);
-    cb(err);
-  }
-}
-
-/** A pass-through that only hashes: the diffID of the uncompressed tar. */
-class Hasher extends Transform {
-  readonly hash = createHash('sha256');
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
-    cb(null, chunk);
-  }
-}
-
-/** zstd as a Transform: Node's own where it has one (22.15+), else fzstd (pure JS). */
-function zstdDecompressor(): Transform {
-  const native = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
-  if (native) return native();
-  let out: Transform;
-  const z = new ZstdDecompress((data) => out.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength)));
-  out = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      try {
-        z.push(chunk);
-        cb();
-      } catch (e) {
-        cb(e as Error);
-      }
-    },
-    flush(cb) {
-      try {
-        z.push(new Uint8Array(0), true);
-        cb();
-      } catch (e) {
-        cb(e as Error);
-      }
-    },
-  });
-  return out;
-}
-
-function decompressor(c: Compression): Transform | undefined {
-  switch (c) {
-    case 'gzip':
-      return createGunzip();
-    case 'zstd':
-      return zstdDecompressor();
-    case 'none':
-      return undefined;
-  }
 }
 
 /** Emits layer progress at most every 100 ms, and every state change. */
@@ -174,7 +70,7 @@ export async function ensureLayer(store: Store, desc: Descriptor, diffId: string
     report('waiting', 0);
     // A blob we already have (loaded, or kept from a pull whose unpack failed) is read from disk.
     const source: BlobOpener = haveBlob
-      ? async () => ({ stream: fs.createReadStream(store.blobPath(desc.digest)), length: fs.statSync(store.blobPath(desc.digest)).size })
+      ? async () => ({ file: store.blobPath(desc.digest), length: fs.statSync(store.blobPath(desc.digest)).size })
       : open;
     const retries = o.retries ?? 3;
     for (let attempt = 0; ; attempt++) {
@@ -227,6 +123,44 @@ function interrupted(op: string): GlassboxError {
   return new GlassboxError('interrupted', { op, code: 'EINTR' });
 }
 
+/** Run one transfer in a layer worker; settle with its result or its error, rebuilt. */
+function inWorker(job: LayerPipeJob, source: WorkerSource, onBytes: (n: number) => void, signal?: AbortSignal): Promise<LayerPipeResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./layerworker.js', import.meta.url));
+    let settled = false;
+    const finish = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      fn();
+    };
+    const onAbort = () => worker.postMessage({ type: 'abort' } satisfies ToWorker);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    worker.on('message', (m: FromWorker) => {
+      if (m.type === 'progress') onBytes(m.bytes);
+      else if (m.type === 'done') finish(() => resolve(m.result));
+      else finish(() => reject(rebuildError(m)));
+    });
+    worker.on('error', (e) => finish(() => reject(e)));
+    worker.on('exit', (code) => finish(() => reject(new Error(`layer worker exited with code ${code}`))));
+    const transferList = 'stream' in source ? [source.stream] : [];
+    worker.postMessage({ type: 'start', job, source } satisfies ToWorker, transferList as never);
+  });
+}
+
+function rebuildError(m: Extract<FromWorker, { type: 'error' }>): Error {
+  switch (m.kind) {
+    case 'transfer':
+      return new TransferError(m.message);
+    case 'refused':
+      return new GlassboxError(m.detail ?? m.message, { op: m.op ?? 'unpack', subject: m.subject, code: m.code });
+    case 'system':
+      return Object.assign(new Error(m.message), { code: m.code, syscall: m.syscall, path: m.path });
+    case 'other':
+      return new Error(m.message);
+  }
+}
+
 async function transfer(
   store: Store,
   desc: Descriptor,
@@ -238,86 +172,54 @@ async function transfer(
 ): Promise<void> {
   const tmpBlob = t.haveBlob ? undefined : store.tmpPath('blob');
   const tmpLayer = t.haveLayer ? undefined : store.tmpPath('layer');
-  let fd: number | undefined;
   try {
-    let src: { stream: Readable; length?: number };
+    let src: BlobSource;
     try {
       src = await open();
     } catch (e) {
       if (e instanceof GlassboxError) throw e;
       throw new TransferError((e as Error).message);
     }
-    if (tmpBlob) fd = fs.openSync(tmpBlob, 'wx', 0o600);
     if (tmpLayer) fs.mkdirSync(join(tmpLayer, 'diff'), { recursive: true, mode: 0o755 });
-    const tap = new Tap(algorithm, fd, t.stallMs, (n) => t.report('downloading', n));
-    const onAbort = () => tap.destroy(interrupted(t.op));
-    t.signal?.addEventListener('abort', onAbort, { once: true });
-    const stages: NodeJS.ReadWriteStream[] = [];
-    const unz = decompressor(compression);
-    if (unz) stages.push(unz);
-    const diffHash = new Hasher();
-    stages.push(diffHash);
-    let extracted: Promise<unknown> = Promise.resolve();
-    let sink: NodeJS.WritableStream;
-    if (tmpLayer) {
-      const ex = layerExtractor(join(tmpLayer, 'diff'), 'overlay');
-      sink = ex.writable;
-      extracted = ex.done;
-    } else {
-      sink = new Transform({ transform: (_c, _e, cb) => cb() }).resume();
+    const job: LayerPipeJob = { compression, algorithm, blobFile: tmpBlob, layerDir: tmpLayer ? join(tmpLayer, 'diff') : undefined, stallMs: t.stallMs };
+    const source: WorkerSource = 'file' in src ? { file: src.file } : { stream: src.stream };
+    let r: LayerPipeResult;
+    try {
+      r = await inWorker(job, source, (n) => t.report('downloading', n), t.signal);
+    } catch (e) {
+      if (t.signal?.aborted) throw interrupted(t.op);
+      throw e;
     }
-    const flow = (pipeline as unknown as (...s: unknown[]) => Promise<void>)(src.stream, tap, ...stages, sink);
-    // The body's own errors (reset, truncation, stall) are transfer errors;
-    // what the extractor refuses, or a digest that does not match, is not.
-    const results = await Promise.allSettled([flow, extracted]);
-    t.signal?.removeEventListener('abort', onAbort);
-    const unpackErr = results[1].status === 'rejected' ? (results[1].reason as unknown) : undefined;
-    const flowErr = results[0].status === 'rejected' ? (results[0].reason as unknown) : undefined;
     if (t.signal?.aborted) throw interrupted(t.op);
-    if (unpackErr instanceof GlassboxError) throw unpackErr;
-    if (flowErr || unpackErr) {
-      const e = (flowErr ?? unpackErr) as Error & { syscall?: string };
-      if (e instanceof GlassboxError || e.syscall) throw e;
-      throw new TransferError(e.message || String(e));
+    if (src.length !== undefined && r.bytes !== src.length) {
+      throw new TransferError(`body ended after ${r.bytes} of ${src.length} bytes`);
     }
-    const unpackResult = (results[1] as PromiseFulfilledResult<unknown>).value as { stats: LayerRecord['stats']; samples: string[] } | undefined;
-    if (src.length !== undefined && tap.bytes !== src.length) {
-      throw new TransferError(`body ended after ${tap.bytes} of ${src.length} bytes`);
+    t.report('verifying', r.bytes);
+    if (r.digest !== desc.digest) {
+      throw new GlassboxError(`layer ${desc.digest}: digest mismatch: downloaded content is ${r.digest}`, { op: t.op, code: 'EBADMSG' });
     }
-    t.report('verifying', tap.bytes);
-    const gotDigest = `${algorithm}:${tap.hash.digest('hex')}`;
-    if (gotDigest !== desc.digest) {
-      throw new GlassboxError(`layer ${desc.digest}: digest mismatch: downloaded content is ${gotDigest}`, { op: t.op, code: 'EBADMSG' });
+    if (desc.size > 0 && r.bytes !== desc.size) {
+      throw new GlassboxError(`layer ${desc.digest}: size mismatch: manifest says ${desc.size}, got ${r.bytes}`, { op: t.op, code: 'EBADMSG' });
     }
-    if (desc.size > 0 && tap.bytes !== desc.size) {
-      throw new GlassboxError(`layer ${desc.digest}: size mismatch: manifest says ${desc.size}, got ${tap.bytes}`, { op: t.op, code: 'EBADMSG' });
-    }
-    const gotDiff = `sha256:${diffHash.hash.digest('hex')}`;
-    if (gotDiff !== diffId) {
-      throw new GlassboxError(`layer ${desc.digest}: diffID mismatch: the config says ${diffId}, the uncompressed layer is ${gotDiff}`, { op: t.op, code: 'EBADMSG' });
-    }
-    if (fd !== undefined) {
-      fs.fsyncSync(fd);
-      fs.closeSync(fd);
-      fd = undefined;
+    if (r.diffId !== diffId) {
+      throw new GlassboxError(`layer ${desc.digest}: diffID mismatch: the config says ${diffId}, the uncompressed layer is ${r.diffId}`, { op: t.op, code: 'EBADMSG' });
     }
     if (tmpBlob) {
       store.commitBlob(tmpBlob, desc.digest);
       t.committed?.blobs.push(desc.digest);
     }
-    if (tmpLayer && unpackResult) {
+    if (tmpLayer && r.unpack) {
       store.commitLayer(tmpLayer, {
         diffId,
         blob: desc.digest,
-        size: unpackResult.stats.bytes,
-        stats: unpackResult.stats,
-        samples: unpackResult.samples,
+        size: r.unpack.stats.bytes,
+        stats: r.unpack.stats,
+        samples: r.unpack.samples,
         unpacked: new Date().toISOString(),
       });
       t.committed?.layers.push(diffId);
     }
   } finally {
-    if (fd !== undefined) fs.closeSync(fd);
     if (tmpBlob) fs.rmSync(tmpBlob, { force: true });
     if (tmpLayer) fs.rmSync(tmpLayer, { recursive: true, force: true });
   }

@@ -4,6 +4,7 @@
 // follow a redirect to another origin; retries with backoff on 5xx, 429 and
 // broken connections, honouring Retry-After.
 import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventSink } from '../events/schema.js';
 import { dropEvents, hostEvent } from '../events/schema.js';
@@ -46,7 +47,8 @@ export interface FetchedManifest {
 }
 
 export interface BlobResponse {
-  stream: Readable;
+  /** The body, as a web stream: it can be handed to a worker thread. */
+  stream: WebReadableStream;
   /** Content-Length, when the server sent one. */
   length?: number;
   url: string;
@@ -164,7 +166,7 @@ export class RegistryClient {
   /** A small blob (a config) in memory, verified. */
   async blobBuffer(digest: string, maxBytes: number): Promise<Buffer> {
     const { algorithm } = parseDigest(digest);
-    const { stream } = await this.blob(digest);
+    const stream = Readable.fromWeb((await this.blob(digest)).stream);
     const chunks: Buffer[] = [];
     let n = 0;
     for await (const c of stream) {
@@ -188,7 +190,7 @@ export class RegistryClient {
     if (!res.body) throw this.fail(`blob ${digest}: empty response`, 'EPROTO');
     const lenHeader = res.headers.get('content-length');
     return {
-      stream: Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
+      stream: res.body as WebReadableStream,
       length: lenHeader === null ? undefined : Number(lenHeader),
       url: res.url,
     };

@@ -51,6 +51,8 @@ export interface UnpackResult {
 }
 
 class Refused extends Error {}
+/** A path that resolveDir was told not to create is missing. */
+class Missing extends Refused {}
 
 /**
  * Lexically clean a tar name the way docker does: `filepath.Clean`, absolute
@@ -77,10 +79,14 @@ export class LayerWriter {
   readonly samples: string[] = [];
   /** Relative paths (resolved, symlink-free) known to be real directories. */
   private readonly dirs = new Set<string>(['']);
-  /** Paths this layer wrote: an opaque directory keeps them in flatten mode. */
+  /**
+   * Paths this layer wrote, and every directory above them: an opaque
+   * directory keeps these in flatten mode.
+   */
   private readonly written = new Set<string>();
-  private readonly opaqueDirs: string[] = [];
-  private readonly dirTimes: [string, number, number][] = [];
+  private readonly opaqueDirs = new Set<string>();
+  /** Directory times, set after the last entry (writing children changes them). Keyed by relative path. */
+  private readonly dirTimes = new Map<string, [number, number]>();
   private readonly fx = addon();
 
   constructor(
@@ -96,8 +102,17 @@ export class LayerWriter {
     if (this.samples.length < MAX_SAMPLES) this.samples.push(s);
   }
 
+  private markWritten(rel: string): void {
+    this.written.add(rel);
+    for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) this.written.add(rel.slice(0, i));
+  }
+
+  /** rel is no longer a directory of ours: drop it, and what was under it, from every record. */
   private forget(rel: string): void {
-    for (const d of this.dirs) if (d === rel || d.startsWith(rel + '/')) this.dirs.delete(d);
+    const under = (d: string) => d === rel || d.startsWith(rel + '/');
+    for (const d of this.dirs) if (under(d)) this.dirs.delete(d);
+    for (const d of this.opaqueDirs) if (under(d)) this.opaqueDirs.delete(d);
+    for (const d of this.dirTimes.keys()) if (under(d)) this.dirTimes.delete(d);
   }
 
   /**
@@ -128,7 +143,7 @@ export class LayerWriter {
         if (errnoOf(e) !== 'ENOENT') throw e;
       }
       if (!st) {
-        if (!create) throw new Refused(`${what}: "${candidate}" does not exist in the layer`);
+        if (!create) throw new Missing(`${what}: "${candidate}" does not exist in the layer`);
         fs.mkdirSync(this.abs(candidate), { mode: 0o755 });
         this.dirs.add(candidate);
         cur.push(c);
@@ -159,20 +174,30 @@ export class LayerWriter {
     }
     if (keepDir && st.isDirectory()) return true;
     fs.rmSync(this.abs(rel), { recursive: true, force: true });
-    this.forget(rel);
+    if (st.isDirectory()) this.forget(rel);
     return false;
   }
 
-  /** Apply one tar entry. The body is consumed whatever happens. */
+  /**
+   * Apply one tar entry. The body is consumed whatever happens. Every failure
+   * becomes one line naming the entry: what the layer asks for and we refuse,
+   * or what the host refused (with its errno as the code).
+   */
   async apply(header: tar.Header, body: Readable): Promise<void> {
     try {
+      if (header.name.includes('\0') || (header.linkname ?? '').includes('\0')) throw new Refused('a NUL byte in a name');
       await this.applyEntry(header, body);
     } catch (e) {
       body.resume();
       if (e instanceof Refused) {
         throw new GlassboxError(`refused entry "${header.name}": ${e.message}`, { op: 'unpack', code: 'EPERM' });
       }
-      throw e;
+      const err = e as NodeJS.ErrnoException;
+      throw new GlassboxError(`entry "${header.name}": ${err.code ? `${err.syscall ?? ''} ${err.code}`.trim() : err.message}`, {
+        op: 'unpack',
+        code: err.code ?? 'EIO',
+        cause: e,
+      });
     }
   }
 
@@ -183,7 +208,7 @@ export class LayerWriter {
 
     if (base.startsWith(WHITEOUT_PREFIX)) {
       body.resume();
-      this.whiteout(parentParts, base, header.name);
+      this.whiteout(parentParts, base);
       return;
     }
 
@@ -194,10 +219,10 @@ export class LayerWriter {
       return;
     }
 
-    const parent = this.resolveDir(parentParts, true, header.name);
+    const parent = this.resolveDir(parentParts, true, 'parent directory');
     const rel = parent ? `${parent}/${base}` : base;
     const path = this.abs(rel);
-    this.written.add(rel);
+    this.markWritten(rel);
 
     switch (header.type) {
       case 'directory': {
@@ -228,8 +253,9 @@ export class LayerWriter {
       }
       case 'symlink': {
         body.resume();
+        if (!header.linkname) throw new Refused('a symlink with an empty target');
         this.removeExisting(rel, false);
-        fs.symlinkSync(header.linkname ?? '', path);
+        fs.symlinkSync(header.linkname, path);
         this.stats.symlinks++;
         this.setMeta(rel, header, false, true);
         return;
@@ -238,7 +264,7 @@ export class LayerWriter {
         body.resume();
         const targetParts = cleanEntryName(header.linkname ?? '');
         if (targetParts.length === 0) throw new Refused('hardlink to the layer root');
-        const tparent = this.resolveDir(targetParts.slice(0, -1), false, `hardlink target "${header.linkname}"`);
+        const tparent = this.resolveDir(targetParts.slice(0, -1), false, `hardlink target "${header.linkname}" parent`);
         const trel = tparent ? `${tparent}/${targetParts[targetParts.length - 1]}` : targetParts[targetParts.length - 1]!;
         let tst: fs.Stats;
         try {
@@ -275,29 +301,36 @@ export class LayerWriter {
     }
   }
 
-  private whiteout(parentParts: string[], base: string, name: string): void {
+  private whiteout(parentParts: string[], base: string): void {
     if (base === WHITEOUT_OPAQUE) {
-      const dir = this.resolveDir(parentParts, true, name);
+      const dir = this.resolveDir(parentParts, true, 'opaque directory');
       this.stats.opaques++;
       this.sample(`opaque ${dir || '/'}`);
       if (this.mode === 'overlay') {
         this.fx.lsetxattr(this.abs(dir), OVERLAY_OPAQUE_XATTR, Buffer.from('y'));
       } else {
-        this.opaqueDirs.push(dir);
+        this.opaqueDirs.add(dir);
       }
       return;
     }
     if (base.startsWith(WHITEOUT_META_PREFIX)) return; // aufs metadata (.wh..wh.plnk and friends): not content
     const victim = base.slice(WHITEOUT_PREFIX.length);
     if (victim === '' || victim === '.' || victim === '..') throw new Refused(`bad whiteout name "${base}"`);
-    const parent = this.resolveDir(parentParts, this.mode === 'overlay', name);
-    const rel = parent ? `${parent}/${victim}` : victim;
     this.stats.whiteouts++;
+    let parent: string;
+    try {
+      parent = this.resolveDir(parentParts, this.mode === 'overlay', 'whiteout parent');
+    } catch (e) {
+      // Flatten: nothing below there to delete (docker's RemoveAll of a missing path).
+      if (e instanceof Missing) return;
+      throw e;
+    }
+    const rel = parent ? `${parent}/${victim}` : victim;
     this.sample(`whiteout ${rel}`);
     this.removeExisting(rel, false);
     if (this.mode === 'overlay') {
       this.fx.mknod(this.abs(rel), S_IFCHR | 0o600, 0, 0);
-      this.written.add(rel);
+      this.markWritten(rel);
     }
   }
 
@@ -320,12 +353,15 @@ export class LayerWriter {
         this.fx.lsetxattr(path, name, value);
         this.stats.xattrs++;
       } catch (e) {
-        if (errnoOf(e) !== 'ENOTSUP') throw e;
+        // As docker: a file system without xattrs, or a namespace this file
+        // type cannot carry (user.* on a symlink), skips the attribute.
+        if (errnoOf(e) !== 'ENOTSUP' && errnoOf(e) !== 'EPERM') throw e;
+        this.sample(`xattr ${name} on ${rel} skipped (${errnoOf(e)})`);
       }
     }
     const mtime = pax?.mtime !== undefined ? Number(pax.mtime) : (header.mtime?.getTime() ?? 0) / 1000;
     const atime = pax?.atime !== undefined ? Number(pax.atime) : mtime;
-    if (isDir) this.dirTimes.push([path, atime, mtime]);
+    if (isDir) this.dirTimes.set(rel, [atime, mtime]);
     else fs.lutimesSync(path, atime, mtime);
   }
 
@@ -352,16 +388,15 @@ export class LayerWriter {
     walk(dir);
   }
 
-  /** After the last entry: opaque directories (flatten), then directory times, deepest first. */
+  /**
+   * After the last entry: opaque directories (flatten), then directory times.
+   * Only paths still known as our own real directories are touched: one that
+   * a later entry replaced (by a symlink, say) is skipped, never followed.
+   */
   finish(): UnpackResult {
-    for (const d of this.opaqueDirs) this.applyOpaque(d);
-    for (let i = this.dirTimes.length - 1; i >= 0; i--) {
-      const [path, atime, mtime] = this.dirTimes[i]!;
-      try {
-        fs.utimesSync(path, atime, mtime);
-      } catch (e) {
-        if (errnoOf(e) !== 'ENOENT') throw e; // removed later by the same layer
-      }
+    for (const d of [...this.opaqueDirs]) if (this.dirs.has(d)) this.applyOpaque(d);
+    for (const [rel, [atime, mtime]] of this.dirTimes) {
+      if (this.dirs.has(rel)) fs.lutimesSync(this.abs(rel), atime, mtime);
     }
     return { stats: this.stats, samples: this.samples };
   }
