@@ -21,7 +21,11 @@ export interface PullOptions {
   retry?: RetryPolicy;
   stallTimeoutMs?: number;
   timeoutMs?: number;
-  /** Layers downloaded at once (docker's default is 3). */
+  /**
+   * Layers transferred at once, each in its own worker thread. Docker
+   * downloads 3 at once and unpacks one at a time; we unpack as we download,
+   * so a layer of many small files need not wait behind the large ones.
+   */
   concurrency?: number;
   /** Abort (Ctrl-C): the pull stops, and removes what it wrote. */
   signal?: AbortSignal;
@@ -35,6 +39,7 @@ export interface PullResult {
 }
 
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_CONCURRENCY = 6;
 
 /** The name an image is recorded under: name:tag, or name@digest when pulled by digest alone. */
 export function recordName(ref: Reference): string {
@@ -148,7 +153,7 @@ export async function pull(store: Store, input: string, o: PullOptions = {}): Pr
         results[i] = r === 'fetched';
       }
     };
-    const workers = Array.from({ length: Math.max(1, Math.min(o.concurrency ?? 3, layers.length)) }, worker);
+    const workers = Array.from({ length: Math.max(1, Math.min(o.concurrency ?? DEFAULT_CONCURRENCY, layers.length)) }, worker);
     const settled = await Promise.allSettled(workers);
     const failed = settled.find((s) => s.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;

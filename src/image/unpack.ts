@@ -236,19 +236,27 @@ export class LayerWriter {
       }
       case 'file':
       case 'contiguous-file': {
-        this.removeExisting(rel, false);
-        const fd = fs.openSync(path, OPEN_NEW_FILE, 0o600);
+        // Most entries are new: try the create first, clear the way only if it exists.
+        let fd: number;
+        try {
+          fd = fs.openSync(path, OPEN_NEW_FILE, 0o600);
+        } catch (e) {
+          if (errnoOf(e) !== 'EEXIST') throw e;
+          this.removeExisting(rel, false);
+          fd = fs.openSync(path, OPEN_NEW_FILE, 0o600);
+        }
         try {
           for await (const chunk of body) {
             let off = 0;
             while (off < chunk.length) off += fs.writeSync(fd, chunk, off);
             this.stats.bytes += chunk.length;
           }
+          this.stats.files++;
+          // Metadata through the descriptor: no path walk per call.
+          this.setMeta(rel, header, false, false, fd);
         } finally {
           fs.closeSync(fd);
         }
-        this.stats.files++;
-        this.setMeta(rel, header, false);
         return;
       }
       case 'symlink': {
@@ -334,14 +342,20 @@ export class LayerWriter {
     }
   }
 
-  private setMeta(rel: string, header: tar.Header, isDir: boolean, isLink = false): void {
+  private setMeta(rel: string, header: tar.Header, isDir: boolean, isLink = false, fd?: number): void {
     const path = this.abs(rel);
     const pax = (header.pax ?? undefined) as Record<string, string> | undefined;
     const uid = pax?.uid !== undefined ? Number(pax.uid) : (header.uid ?? 0);
     const gid = pax?.gid !== undefined ? Number(pax.gid) : (header.gid ?? 0);
-    fs.lchownSync(path, uid, gid);
+    const mode = (header.mode ?? (isDir ? 0o755 : 0o644)) & 0o7777;
     // chmod after chown: chown clears set-id bits. Symlinks have no mode of their own.
-    if (!isLink) fs.chmodSync(path, (header.mode ?? (isDir ? 0o755 : 0o644)) & 0o7777);
+    if (fd !== undefined) {
+      fs.fchownSync(fd, uid, gid);
+      fs.fchmodSync(fd, mode);
+    } else {
+      fs.lchownSync(path, uid, gid);
+      if (!isLink) fs.chmodSync(path, mode);
+    }
     for (const [name, value] of paxXattrs(pax)) {
       // A layer must not set overlayfs's own attributes: they would redirect
       // or hide paths in the merged view. Only our whiteout conversion does.
@@ -362,6 +376,7 @@ export class LayerWriter {
     const mtime = pax?.mtime !== undefined ? Number(pax.mtime) : (header.mtime?.getTime() ?? 0) / 1000;
     const atime = pax?.atime !== undefined ? Number(pax.atime) : mtime;
     if (isDir) this.dirTimes.set(rel, [atime, mtime]);
+    else if (fd !== undefined) fs.futimesSync(fd, atime, mtime);
     else fs.lutimesSync(path, atime, mtime);
   }
 
