@@ -149,7 +149,7 @@ t.test('broken or hostile archives fail with one line and leave nothing behind',
   const bytes = fs.readFileSync(last);
   bytes[Math.floor(bytes.length / 2)] ^= 0xff;
   fs.writeFileSync(last, bytes);
-  await t.rejects(loadImages(store, layout, { name: 'x' }), /^load: layer sha256:[a-f0-9]{64}: (cannot read the blob|digest mismatch)/);
+  await t.rejects(loadImages(store, layout, { name: 'x' }), /^load \S+: layer sha256:[a-f0-9]{64}: digest mismatch/);
   assertEmptyStore(t, store);
   // the CLI says it in one line
   const bin = path.join(repoRoot(), 'dist/src/cli/bin.js');

@@ -1,18 +1,24 @@
 // pull, images, rmi, prune, export.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { Option } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import type { EventSink } from '../events/schema.js';
 import { shortId } from '../image/digest.js';
 import { exportImage, listImages, prune, removeImages } from '../image/images.js';
 import { loadImages, saveImages } from '../image/interchange.js';
 import { parsePlatform } from '../image/platform.js';
-import { pull } from '../image/pull.js';
+import { DEFAULT_CONCURRENCY, pull } from '../image/pull.js';
 import { familiarName, parseReference } from '../image/reference.js';
 import { Store } from '../image/store.js';
 import { GlassboxError } from '../util/errors.js';
 import type { GlobalOptions } from './main.js';
 import { humanBytes, PullProgress } from './pullprogress.js';
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('expected a whole number from 1 to 64');
+  return n;
+}
 
 function globals(cmd: Command): GlobalOptions {
   return cmd.optsWithGlobals() as GlobalOptions;
@@ -69,8 +75,9 @@ export function imageCommands(program: Command): void {
     .option('-u, --username <name>', 'registry user name (password from --password-stdin)')
     .option('--password-stdin', 'read the registry password from standard input')
     .addOption(new Option('--insecure-registry <host>', 'reach this registry over plain HTTP (repeatable); loopback always is').argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .addOption(new Option('--max-concurrent-downloads <n>', 'layers transferred at once, each in its own thread').argParser(positiveInt).default(DEFAULT_CONCURRENCY))
     .option('-q, --quiet', 'print only the image name')
-    .action(async (image: string, o: { platform?: string; username?: string; passwordStdin?: boolean; insecureRegistry?: string[]; quiet?: boolean }, cmd: Command) => {
+    .action(async (image: string, o: { platform?: string; username?: string; passwordStdin?: boolean; insecureRegistry?: string[]; maxConcurrentDownloads: number; quiet?: boolean }, cmd: Command) => {
       if (o.passwordStdin && !o.username) throw new GlassboxError('--password-stdin needs --username', { op: 'pull', code: 'EINVAL' });
       if (o.username && !o.passwordStdin) throw new GlassboxError('--username needs --password-stdin', { op: 'pull', code: 'EINVAL' });
       const password = o.passwordStdin ? readFileSync(0, 'utf8').replace(/\r?\n$/, '') : undefined;
@@ -84,6 +91,7 @@ export function imageCommands(program: Command): void {
           insecureRegistries: o.insecureRegistry,
           events,
           signal,
+          concurrency: o.maxConcurrentDownloads,
         }),
       );
       if (o.quiet) process.stdout.write(`${r.image.name}\n`);

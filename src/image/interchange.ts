@@ -111,6 +111,7 @@ async function importImage(
       retries: 0,
       committed,
       op: 'load',
+      subject: names[0],
     });
   }
   const blobs: [string, Buffer][] = [

@@ -10,8 +10,9 @@ import type { EventSink, LayerState } from '../events/schema.js';
 import { dropEvents, hostEvent } from '../events/schema.js';
 import { GlassboxError } from '../util/errors.js';
 import { parseDigest } from './digest.js';
-import { TransferError, type LayerPipeJob, type LayerPipeResult } from './layerpipe.js';
-import type { FromWorker, ToWorker, WorkerSource } from './layerworker.js';
+import { fromPipeError, TransferError, type LayerPipeJob, type LayerPipeResult } from './layerpipe.js';
+import { IN_FLIGHT, type FromWorker, type ToWorker } from './layerworker.js';
+import { describeFetchError } from './registry.js';
 import { layerCompression, type Compression, type Descriptor } from './mediatypes.js';
 import type { Store } from './store.js';
 
@@ -33,6 +34,8 @@ export interface LayerFetchOptions {
   signal?: AbortSignal;
   /** The operation errors are named by: pull, load. */
   op?: string;
+  /** The image errors are named by. */
+  subject?: string;
 }
 
 /** Emits layer progress at most every 100 ms, and every state change. */
@@ -55,7 +58,7 @@ export async function ensureLayer(store: Store, desc: Descriptor, diffId: string
   const report = progress(events, desc, diffId);
   const compression = layerCompression(desc.mediaType);
   if (!compression) {
-    throw new GlassboxError(`layer ${desc.digest} has unknown media type "${desc.mediaType}"`, { op: o.op ?? 'pull', code: 'EPROTO' });
+    throw new GlassboxError(`layer ${desc.digest} has unknown media type "${desc.mediaType}"`, { op: o.op ?? 'pull', subject: o.subject, code: 'EPROTO' });
   }
   const { algorithm } = parseDigest(desc.digest, 'layer digest');
   parseDigest(diffId, 'diffID');
@@ -84,6 +87,7 @@ export async function ensureLayer(store: Store, desc: Descriptor, diffId: string
           committed: o.committed,
           signal: o.signal,
           op: o.op ?? 'pull',
+          subject: o.subject,
         });
         report('done', desc.size);
         const rec = store.layerRecord(diffId);
@@ -99,7 +103,7 @@ export async function ensureLayer(store: Store, desc: Descriptor, diffId: string
         }
         report('failed', 0);
         if (e instanceof TransferError) {
-          throw new GlassboxError(`layer ${desc.digest}: cannot read the blob: ${e.message}`, { op: o.op ?? 'pull', code: 'EIO' });
+          throw new GlassboxError(`layer ${desc.digest}: cannot read the blob: ${e.message}`, { op: o.op ?? 'pull', subject: o.subject, code: 'EIO' });
         }
         throw e;
       }
@@ -117,48 +121,86 @@ interface TransferOptions {
   committed?: { blobs: string[]; layers: string[] };
   signal?: AbortSignal;
   op: string;
+  subject?: string;
 }
 
 function interrupted(op: string): GlassboxError {
   return new GlassboxError('interrupted', { op, code: 'EINTR' });
 }
 
-/** Run one transfer in a layer worker; settle with its result or its error, rebuilt. */
-function inWorker(job: LayerPipeJob, source: WorkerSource, onBytes: (n: number) => void, signal?: AbortSignal): Promise<LayerPipeResult> {
+/**
+ * Run one transfer in a layer worker; settle with its result or its error,
+ * rebuilt. A web stream source is read here and fed to the worker within
+ * IN_FLIGHT bytes of what it has acknowledged.
+ */
+function inWorker(job: LayerPipeJob, src: BlobSource, layer: string, op: string, subject: string | undefined, onBytes: (n: number) => void, signal?: AbortSignal): Promise<LayerPipeResult> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./layerworker.js', import.meta.url));
+    const send = (m: ToWorker) => worker.postMessage(m);
     let settled = false;
+    let inFlight = 0;
+    let wake: (() => void) | undefined;
+    const reader = 'stream' in src ? src.stream.getReader() : undefined;
     const finish = (fn: () => void) => {
       if (settled) return;
       settled = true;
       signal?.removeEventListener('abort', onAbort);
+      reader?.cancel().catch(() => {});
+      wake?.();
       fn();
     };
-    const onAbort = () => worker.postMessage({ type: 'abort' } satisfies ToWorker);
+    const onAbort = () => send({ type: 'abort' });
     signal?.addEventListener('abort', onAbort, { once: true });
     worker.on('message', (m: FromWorker) => {
-      if (m.type === 'progress') onBytes(m.bytes);
-      else if (m.type === 'done') finish(() => resolve(m.result));
-      else finish(() => reject(rebuildError(m)));
+      switch (m.type) {
+        case 'ack':
+          inFlight -= m.bytes;
+          if (inFlight <= IN_FLIGHT && wake) {
+            const w = wake;
+            wake = undefined;
+            w();
+          }
+          break;
+        case 'progress':
+          onBytes(m.bytes);
+          break;
+        case 'done':
+          finish(() => resolve(m.result));
+          break;
+        case 'error':
+          finish(() => reject(fromPipeError(m.error, layer, op, subject)));
+          break;
+      }
     });
     worker.on('error', (e) => finish(() => reject(e)));
     worker.on('exit', (code) => finish(() => reject(new Error(`layer worker exited with code ${code}`))));
-    const transferList = 'stream' in source ? [source.stream] : [];
-    worker.postMessage({ type: 'start', job, source } satisfies ToWorker, transferList as never);
+    if (!reader) {
+      send({ type: 'start', job, source: { kind: 'file', file: (src as { file: string }).file } });
+      return;
+    }
+    send({ type: 'start', job, source: { kind: 'messages' } });
+    let read = 0;
+    (async () => {
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (settled) return;
+          if (done) {
+            send({ type: 'end' });
+            return;
+          }
+          read += value.byteLength;
+          inFlight += value.byteLength;
+          send({ type: 'chunk', data: value });
+          if (inFlight > IN_FLIGHT) await new Promise<void>((r) => (wake = r));
+          if (settled) return;
+        }
+      } catch (e) {
+        const of = src.length !== undefined ? ` of ${src.length}` : '';
+        if (!settled) send({ type: 'fail', message: `body broke after ${read}${of} bytes: ${describeFetchError(e)}` });
+      }
+    })();
   });
-}
-
-function rebuildError(m: Extract<FromWorker, { type: 'error' }>): Error {
-  switch (m.kind) {
-    case 'transfer':
-      return new TransferError(m.message);
-    case 'refused':
-      return new GlassboxError(m.detail ?? m.message, { op: m.op ?? 'unpack', subject: m.subject, code: m.code });
-    case 'system':
-      return Object.assign(new Error(m.message), { code: m.code, syscall: m.syscall, path: m.path });
-    case 'other':
-      return new Error(m.message);
-  }
 }
 
 async function transfer(
@@ -180,12 +222,15 @@ async function transfer(
       if (e instanceof GlassboxError) throw e;
       throw new TransferError((e as Error).message);
     }
+    if (t.signal?.aborted) {
+      if ('stream' in src) await src.stream.cancel().catch(() => {});
+      throw interrupted(t.op);
+    }
     if (tmpLayer) fs.mkdirSync(join(tmpLayer, 'diff'), { recursive: true, mode: 0o755 });
     const job: LayerPipeJob = { compression, algorithm, blobFile: tmpBlob, layerDir: tmpLayer ? join(tmpLayer, 'diff') : undefined, stallMs: t.stallMs };
-    const source: WorkerSource = 'file' in src ? { file: src.file } : { stream: src.stream };
     let r: LayerPipeResult;
     try {
-      r = await inWorker(job, source, (n) => t.report('downloading', n), t.signal);
+      r = await inWorker(job, src, desc.digest, t.op, t.subject, (n) => t.report('downloading', n), t.signal);
     } catch (e) {
       if (t.signal?.aborted) throw interrupted(t.op);
       throw e;
@@ -196,13 +241,14 @@ async function transfer(
     }
     t.report('verifying', r.bytes);
     if (r.digest !== desc.digest) {
-      throw new GlassboxError(`layer ${desc.digest}: digest mismatch: downloaded content is ${r.digest}`, { op: t.op, code: 'EBADMSG' });
+      throw new GlassboxError(`layer ${desc.digest}: digest mismatch: the content is ${r.digest}`, { op: t.op, subject: t.subject, code: 'EBADMSG' });
     }
     if (desc.size > 0 && r.bytes !== desc.size) {
-      throw new GlassboxError(`layer ${desc.digest}: size mismatch: manifest says ${desc.size}, got ${r.bytes}`, { op: t.op, code: 'EBADMSG' });
+      throw new GlassboxError(`layer ${desc.digest}: size mismatch: manifest says ${desc.size}, got ${r.bytes}`, { op: t.op, subject: t.subject, code: 'EBADMSG' });
     }
+    if (r.downstream) throw fromPipeError(r.downstream, desc.digest, t.op, t.subject);
     if (r.diffId !== diffId) {
-      throw new GlassboxError(`layer ${desc.digest}: diffID mismatch: the config says ${diffId}, the uncompressed layer is ${r.diffId}`, { op: t.op, code: 'EBADMSG' });
+      throw new GlassboxError(`layer ${desc.digest}: diffID mismatch: the config says ${diffId}, the uncompressed layer is ${r.diffId}`, { op: t.op, subject: t.subject, code: 'EBADMSG' });
     }
     if (tmpBlob) {
       store.commitBlob(tmpBlob, desc.digest);

@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import type { Compression } from './mediatypes.js';
+import { GlassboxError } from '../util/errors.js';
 import { layerExtractor, type UnpackResult } from './unpack.js';
 
 /** A failure of the transfer itself (reset, truncation, stall): worth another attempt. */
@@ -15,19 +16,26 @@ export class TransferError extends Error {
   override name = 'TransferError';
 }
 
-/** Passes bytes through, hashing, counting, saving them, and watching for stalls. */
-class Tap extends Transform {
+/**
+ * The body's first stop: hashes, counts and saves every byte, watches for
+ * stalls, and feeds the decompress-and-unpack chain. If that chain fails, the
+ * body is still read to its end, so the blob digest can be checked: a
+ * corrupted byte is a digest mismatch, not a broken transfer.
+ */
+class Tap extends Writable {
   readonly hash;
   bytes = 0;
+  downError: Error | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
     algorithm: string,
     private readonly fd: number | undefined,
     private readonly stallMs: number,
-    private readonly onBytes: (n: number) => void,
+    private readonly onBytes: (total: number, chunk: number) => void,
+    private readonly down: Writable | undefined,
   ) {
-    super({ highWaterMark: 1 << 20 });
+    super();
     this.hash = createHash(algorithm);
     this.arm();
   }
@@ -36,11 +44,15 @@ class Tap extends Transform {
     if (this.stallMs <= 0) return;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
-      this.destroy(new TransferError(`no data for ${Math.round(this.stallMs / 1000)} s after ${this.bytes} bytes`));
+      this.destroy(new TransferError(`no data for ${this.stallMs} ms after ${this.bytes} bytes`));
     }, this.stallMs);
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  private downAlive(): boolean {
+    return this.down !== undefined && !this.downError && !this.down.destroyed;
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (error?: Error | null) => void): void {
     this.arm();
     this.hash.update(chunk);
     this.bytes += chunk.length;
@@ -52,12 +64,21 @@ class Tap extends Transform {
     } catch (e) {
       return cb(e as Error);
     }
-    this.onBytes(this.bytes);
-    cb(null, chunk);
+    this.onBytes(this.bytes, chunk.length);
+    if (!this.downAlive() || this.down!.write(chunk)) return cb();
+    const down = this.down!;
+    const go = () => {
+      down.off('drain', go);
+      down.off('close', go);
+      cb();
+    };
+    down.on('drain', go);
+    down.on('close', go);
   }
 
-  override _flush(cb: TransformCallback): void {
+  override _final(cb: (error?: Error | null) => void): void {
     clearTimeout(this.timer);
+    if (this.downAlive()) this.down!.end();
     cb();
   }
 
@@ -128,24 +149,61 @@ export interface LayerPipeJob {
   stallMs: number;
 }
 
+/** An error that crossed from a worker: enough to rebuild it on the other side. */
+export interface PipeError {
+  kind: 'transfer' | 'refused' | 'system' | 'data';
+  message: string;
+  code?: string;
+  syscall?: string;
+  path?: string;
+  op?: string;
+  subject?: string;
+  detail?: string;
+}
+
+type AnyError = Error & { code?: string; syscall?: string; path?: string; op?: string; subject?: string; detail?: string };
+
+export function toPipeError(e: unknown): PipeError {
+  const x = e as AnyError;
+  const kind = e instanceof TransferError ? 'transfer' : x.name === 'GlassboxError' ? 'refused' : x.syscall ? 'system' : 'data';
+  return { kind, message: x.message ?? String(e), code: x.code, syscall: x.syscall, path: x.path, op: x.op, subject: x.subject, detail: x.detail };
+}
+
+/** The error a PipeError stands for, rebuilt on this side of the thread boundary. */
+export function fromPipeError(p: PipeError, layer: string, op: string, subject?: string): Error {
+  switch (p.kind) {
+    case 'transfer':
+      return new TransferError(p.message);
+    case 'refused':
+      return new GlassboxError(`layer ${layer}: ${p.detail ?? p.message}`, { op, subject, code: p.code });
+    case 'system':
+      return Object.assign(new Error(p.message), { code: p.code, syscall: p.syscall, path: p.path });
+    case 'data':
+      return new GlassboxError(`layer ${layer}: the content matches its digest but is not a valid layer: ${p.message}`, { op, subject, code: 'EBADMSG' });
+  }
+}
+
 export interface LayerPipeResult {
+  /** Body bytes read, all of them. */
   bytes: number;
+  /** Digest of the whole body. */
   digest: string;
-  diffId: string;
+  /** diffID of the uncompressed tar, when it could be read whole. */
+  diffId?: string;
   unpack?: UnpackResult;
+  /** Why decompressing or unpacking failed, the body itself being whole. */
+  downstream?: PipeError;
 }
 
 /**
- * Run one transfer. Throws TransferError for what the source did (worth a
- * retry), the extractor's GlassboxError for what the layer says, and system
- * errors (with .syscall) for what the host refused.
+ * Run one transfer. Throws TransferError for what the source did (reset,
+ * truncation, stall: worth a retry) and system errors for what the host
+ * refused while saving the blob. Everything after that is reported in the
+ * result, next to the digest, for the caller to judge in that order.
  */
-export async function runLayerPipe(source: Readable, job: LayerPipeJob, onBytes: (n: number) => void, signal?: AbortSignal): Promise<LayerPipeResult> {
+export async function runLayerPipe(source: Readable, job: LayerPipeJob, onBytes: (total: number, chunk: number) => void, signal?: AbortSignal): Promise<LayerPipeResult> {
   const fd = job.blobFile ? fs.openSync(job.blobFile, 'wx', 0o600) : undefined;
   try {
-    const tap = new Tap(job.algorithm, fd, job.stallMs, onBytes);
-    const onAbort = () => tap.destroy(new Error('interrupted'));
-    signal?.addEventListener('abort', onAbort, { once: true });
     const stages: NodeJS.ReadWriteStream[] = [];
     const unz = decompressor(job.compression);
     if (unz) stages.push(unz);
@@ -160,25 +218,42 @@ export async function runLayerPipe(source: Readable, job: LayerPipeJob, onBytes:
     } else {
       sink = new Writable({ write: (_c, _e, cb) => cb() });
     }
-    const flow = (pipeline as unknown as (...s: unknown[]) => Promise<void>)(source, tap, ...stages, sink);
-    const [flowR, unpackR] = await Promise.allSettled([flow, extracted]);
-    signal?.removeEventListener('abort', onAbort);
-    const unpackErr = unpackR.status === 'rejected' ? (unpackR.reason as Error & { syscall?: string }) : undefined;
-    const flowErr = flowR.status === 'rejected' ? (flowR.reason as Error & { syscall?: string }) : undefined;
-    // What the extractor refused, or the host refused it, is the real cause
-    // even when the pipeline reports the stream it tore down.
-    if (unpackErr && (unpackErr.name === 'GlassboxError' || unpackErr.syscall)) throw unpackErr;
-    const e = flowErr ?? unpackErr;
-    if (e) {
-      if (e.name === 'GlassboxError' || e.syscall || e instanceof TransferError) throw e;
-      throw new TransferError(e.message || String(e));
+    const downFlow = (pipeline as unknown as (...s: unknown[]) => Promise<void>)(...stages, sink);
+    // zlib can report a bad stream twice (a queued write, then the flush);
+    // pipeline settles on the first, and we read every verdict from downFlow.
+    for (const st of stages) (st as unknown as Writable).on('error', () => {});
+    extracted.catch(() => {});
+    const tap = new Tap(job.algorithm, fd, job.stallMs, onBytes, stages[0] as unknown as Writable);
+    downFlow.catch((e: Error) => (tap.downError ??= e));
+    const onAbort = () => tap.destroy(new TransferError('interrupted'));
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let srcErr: AnyError | undefined;
+    try {
+      await pipeline(source, tap);
+    } catch (e) {
+      srcErr = e as AnyError;
+      // The chain after the body will never see its end: tear it down.
+      (stages[0] as unknown as Writable).destroy(new TransferError('body failed'));
     }
+    const [downR, unpackR] = await Promise.allSettled([downFlow, extracted]);
+    signal?.removeEventListener('abort', onAbort);
+    if (srcErr) {
+      if (srcErr.syscall || srcErr instanceof TransferError) throw srcErr;
+      throw new TransferError(srcErr.message || String(srcErr));
+    }
+    // The body is whole. What failed after it: the extractor's own verdict
+    // (a refused entry, a host error) first, then the decompressor's.
+    const unpackErr = unpackR.status === 'rejected' ? (unpackR.reason as AnyError) : undefined;
+    const downErr = downR.status === 'rejected' ? (downR.reason as AnyError) : undefined;
+    const failure = unpackErr && (unpackErr.name === 'GlassboxError' || unpackErr.syscall) ? unpackErr : (downErr ?? unpackErr);
     if (fd !== undefined) fs.fsyncSync(fd);
     return {
       bytes: tap.bytes,
       digest: `${job.algorithm}:${tap.hash.digest('hex')}`,
-      diffId: `sha256:${diffHash.hash.digest('hex')}`,
+      diffId: failure ? undefined : `sha256:${diffHash.hash.digest('hex')}`,
       unpack: unpackR.status === 'fulfilled' ? unpackR.value : undefined,
+      downstream: failure ? toPipeError(failure) : undefined,
     };
   } finally {
     if (fd !== undefined) fs.closeSync(fd);

@@ -1,47 +1,75 @@
 // A layer worker: one thread per layer transfer, so hashing, gunzip and the
 // many small file writes of one layer run beside those of the others on every
 // core, while the main thread only moves network bytes and draws progress.
-// It reads a transferred web stream (from the registry client) or a file.
+//
+// Network bytes arrive as 'chunk' messages from the main thread, which keeps
+// at most IN_FLIGHT bytes unacknowledged: memory stays bounded however large
+// the layer, and a slow disk slows the download instead of filling memory.
+// A file source (a loaded archive, a blob already stored) is read here.
 import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
-import type { ReadableStream } from 'node:stream/web';
 import { parentPort } from 'node:worker_threads';
-import { runLayerPipe, TransferError, type LayerPipeJob, type LayerPipeResult } from './layerpipe.js';
+import { runLayerPipe, toPipeError, TransferError, type LayerPipeJob, type LayerPipeResult, type PipeError } from './layerpipe.js';
 
-export type WorkerSource = { stream: ReadableStream } | { file: string };
+/** Bytes the main thread may send before the worker acknowledges them. */
+export const IN_FLIGHT = 2 << 20;
 
-export type ToWorker = { type: 'start'; job: LayerPipeJob; source: WorkerSource } | { type: 'abort' };
+export type WorkerSource = { kind: 'messages' } | { kind: 'file'; file: string };
+
+export type ToWorker =
+  | { type: 'start'; job: LayerPipeJob; source: WorkerSource }
+  | { type: 'chunk'; data: Uint8Array }
+  | { type: 'end' }
+  /** The main thread's read failed: a transfer error, worth a retry. */
+  | { type: 'fail'; message: string }
+  | { type: 'abort' };
 
 export type FromWorker =
+  | { type: 'ack'; bytes: number }
   | { type: 'progress'; bytes: number }
   | { type: 'done'; result: LayerPipeResult }
-  | { type: 'error'; kind: 'transfer' | 'refused' | 'system' | 'other'; message: string; code?: string; syscall?: string; path?: string; op?: string; subject?: string; detail?: string };
+  | { type: 'error'; error: PipeError };
 
 const port = parentPort;
 if (port) {
   const ac = new AbortController();
+  let source: Readable | undefined;
   port.on('message', (msg: ToWorker) => {
-    if (msg.type === 'abort') {
-      ac.abort();
-      return;
+    switch (msg.type) {
+      case 'abort':
+        ac.abort();
+        return;
+      case 'chunk':
+        source?.push(Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength));
+        return;
+      case 'end':
+        source?.push(null);
+        return;
+      case 'fail':
+        source?.destroy(new TransferError(msg.message));
+        return;
+      case 'start':
+        break;
     }
-    const source = 'stream' in msg.source ? Readable.fromWeb(msg.source.stream) : fs.createReadStream(msg.source.file, { highWaterMark: 1 << 20 });
+    source = msg.source.kind === 'file' ? fs.createReadStream(msg.source.file, { highWaterMark: 256 << 10 }) : new Readable({ read() {} });
+    const fromMessages = msg.source.kind === 'messages';
     let last = 0;
-    const onBytes = (n: number) => {
+    const onBytes = (n: number, chunk: number) => {
+      if (fromMessages) port.postMessage({ type: 'ack', bytes: chunk } satisfies FromWorker);
       const now = Date.now();
       if (now - last < 100) return;
       last = now;
       port.postMessage({ type: 'progress', bytes: n } satisfies FromWorker);
     };
-    runLayerPipe(source, msg.job, onBytes, ac.signal).then(
+    const src = source;
+    runLayerPipe(src, msg.job, onBytes, ac.signal).then(
       (result) => {
         port.postMessage({ type: 'done', result } satisfies FromWorker);
         port.close();
       },
-      (e: Error & { code?: string; syscall?: string; path?: string; op?: string; subject?: string; detail?: string }) => {
-        const kind = e instanceof TransferError ? 'transfer' : e.name === 'GlassboxError' ? 'refused' : e.syscall ? 'system' : 'other';
-        port.postMessage({ type: 'error', kind, message: e.message, code: e.code, syscall: e.syscall, path: e.path, op: e.op, subject: e.subject, detail: e.detail } satisfies FromWorker);
-        source.destroy();
+      (e: unknown) => {
+        port.postMessage({ type: 'error', error: toPipeError(e) } satisfies FromWorker);
+        src.destroy();
         port.close();
       },
     );

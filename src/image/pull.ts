@@ -98,6 +98,8 @@ export async function pull(store: Store, input: string, o: PullOptions = {}): Pr
     insecure: o.insecureRegistries?.includes(ref.domain),
     retry: o.retry,
     timeoutMs: o.timeoutMs,
+    stallTimeoutMs: o.stallTimeoutMs,
+    signal: o.signal,
     events,
   });
   const want = o.platform ?? hostPlatform();
@@ -137,26 +139,35 @@ export async function pull(store: Store, input: string, o: PullOptions = {}): Pr
 
     const layers = manifest.layers.map((l, i) => ({ desc: l, diffId: config.rootfs.diff_ids[i]! }));
     const results: boolean[] = new Array(layers.length).fill(false);
+    // The first layer that fails stops the others: no point finishing downloads of a failed pull.
+    const stopOthers = new AbortController();
+    const signal = o.signal ? AbortSignal.any([o.signal, stopOthers.signal]) : stopOthers.signal;
+    let firstError: unknown;
     let next = 0;
     const worker = async () => {
-      while (next < layers.length) {
+      while (next < layers.length && !signal.aborted) {
         const i = next++;
         const { desc, diffId } = layers[i]!;
-        const r = await ensureLayer(store, desc, diffId, () => client.blob(desc.digest), {
-          events,
-          stallTimeoutMs: o.stallTimeoutMs,
-          retries: client.retries,
-          backoff: (attempt, reason) => client.backoff(`${client.base}${ref.path}/blobs/${desc.digest}`, attempt, reason),
-          committed,
-          signal: o.signal,
-        });
-        results[i] = r === 'fetched';
+        try {
+          const r = await ensureLayer(store, desc, diffId, () => client.blob(desc.digest), {
+            events,
+            stallTimeoutMs: o.stallTimeoutMs,
+            retries: client.retries,
+            backoff: (attempt, reason) => client.backoff(`${client.base}${ref.path}/blobs/${desc.digest}`, attempt, reason),
+            committed,
+            signal,
+            subject: name,
+          });
+          results[i] = r === 'fetched';
+        } catch (e) {
+          if (firstError === undefined && !(stopOthers.signal.aborted && !o.signal?.aborted)) firstError = e;
+          stopOthers.abort();
+          return;
+        }
       }
     };
-    const workers = Array.from({ length: Math.max(1, Math.min(o.concurrency ?? DEFAULT_CONCURRENCY, layers.length)) }, worker);
-    const settled = await Promise.allSettled(workers);
-    const failed = settled.find((s) => s.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency ?? DEFAULT_CONCURRENCY, layers.length)) }, worker));
+    if (firstError !== undefined) throw firstError;
 
     o.signal?.throwIfAborted();
     for (const [d, b] of [

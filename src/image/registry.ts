@@ -3,7 +3,6 @@
 // redirects followed by hand so each hop is an event and credentials never
 // follow a redirect to another origin; retries with backoff on 5xx, 429 and
 // broken connections, honouring Retry-After.
-import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventSink } from '../events/schema.js';
@@ -37,8 +36,15 @@ export interface RegistryClientOptions {
   retry?: RetryPolicy;
   /** How long to wait for response headers. */
   timeoutMs?: number;
+  /** How long a manifest or config body may send nothing before the attempt is retried. */
+  stallTimeoutMs?: number;
+  /** Ctrl-C: stops requests and waits between retries. */
+  signal?: AbortSignal;
   events?: EventSink;
 }
+
+/** A body that broke, stalled or came short: worth another attempt. */
+class BodyError extends Error {}
 
 export interface FetchedManifest {
   digest: string;
@@ -107,6 +113,7 @@ export class RegistryClient {
   private readonly retry: RetryPolicy;
   private readonly events: EventSink;
   private readonly timeoutMs: number;
+  private readonly stallMs: number;
   private authorization?: string;
   private readonly scope: string;
 
@@ -116,6 +123,7 @@ export class RegistryClient {
     this.retry = opts.retry ?? DEFAULT_RETRY;
     this.events = opts.events ?? dropEvents;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.stallMs = opts.stallTimeoutMs ?? 30_000;
     this.scope = `repository:${opts.repository}:pull`;
   }
 
@@ -125,10 +133,10 @@ export class RegistryClient {
 
   /** Fetch a manifest or index by tag or digest, verified against its digest. */
   async manifest(reference: string): Promise<FetchedManifest> {
-    const res = await this.request(`${this.opts.repository}/manifests/${reference}`, { accept: MANIFEST_ACCEPT });
-    const len = Number(res.headers.get('content-length') ?? '0');
-    if (len > MAX_MANIFEST_BYTES) throw this.fail(`manifest ${reference} is ${len} bytes, more than any real manifest`);
-    const body = Buffer.from(await res.arrayBuffer());
+    const { res, body } = await this.request(`${this.opts.repository}/manifests/${reference}`, { accept: MANIFEST_ACCEPT }, async (r) => ({
+      res: r,
+      body: await this.readBody(r, MAX_MANIFEST_BYTES, `manifest ${reference}`),
+    }));
     const headerType = (res.headers.get('content-type') ?? '').split(';')[0]!.trim();
     let parsed: { mediaType?: string; schemaVersion?: number; manifests?: unknown; layers?: unknown };
     try {
@@ -166,18 +174,7 @@ export class RegistryClient {
   /** A small blob (a config) in memory, verified. */
   async blobBuffer(digest: string, maxBytes: number): Promise<Buffer> {
     const { algorithm } = parseDigest(digest);
-    const stream = Readable.fromWeb((await this.blob(digest)).stream);
-    const chunks: Buffer[] = [];
-    let n = 0;
-    for await (const c of stream) {
-      n += (c as Buffer).length;
-      if (n > maxBytes) {
-        stream.destroy();
-        throw this.fail(`blob ${digest} is larger than ${maxBytes} bytes`, 'EFBIG');
-      }
-      chunks.push(c as Buffer);
-    }
-    const buf = Buffer.concat(chunks);
+    const buf = await this.request(`${this.opts.repository}/blobs/${digest}`, { accept: '*/*' }, (r) => this.readBody(r, maxBytes, `blob ${digest}`));
     const got = digestOf(buf, algorithm);
     if (got !== digest) throw this.fail(`blob ${digest}: digest mismatch: content is ${got}`, 'EBADMSG');
     return buf;
@@ -186,7 +183,7 @@ export class RegistryClient {
   /** Open a blob for streaming. The caller verifies what it reads. */
   async blob(digest: string): Promise<BlobResponse> {
     parseDigest(digest);
-    const res = await this.request(`${this.opts.repository}/blobs/${digest}`, { accept: '*/*' });
+    const res = await this.request(`${this.opts.repository}/blobs/${digest}`, { accept: '*/*' }, async (r) => r);
     if (!res.body) throw this.fail(`blob ${digest}: empty response`, 'EPROTO');
     const lenHeader = res.headers.get('content-length');
     return {
@@ -196,13 +193,59 @@ export class RegistryClient {
     };
   }
 
+  /**
+   * A small body, whole: at most maxBytes, no silence longer than the stall
+   * timeout, as long as Content-Length says. Short or stalled is a BodyError.
+   */
+  private async readBody(res: Response, maxBytes: number, what: string): Promise<Buffer> {
+    const declared = res.headers.get('content-length');
+    if (declared !== null && Number(declared) > maxBytes) throw this.fail(`${what} is ${declared} bytes, more than the ${maxBytes} allowed`, 'EFBIG');
+    if (!res.body) return Buffer.alloc(0);
+    const reader = res.body.getReader();
+    const chunks: Buffer[] = [];
+    let n = 0;
+    let stalled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        stalled = true;
+        reader.cancel().catch(() => {});
+      }, this.stallMs);
+    };
+    try {
+      arm();
+      for (;;) {
+        let r: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          r = await reader.read();
+        } catch (e) {
+          throw new BodyError(`${what}: body broke after ${n} bytes: ${describeFetchError(e)}`);
+        }
+        if (stalled) throw new BodyError(`${what}: no data for ${this.stallMs} ms after ${n} bytes`);
+        if (r.done) break;
+        arm();
+        n += r.value.byteLength;
+        if (n > maxBytes) {
+          reader.cancel().catch(() => {});
+          throw this.fail(`${what} is larger than ${maxBytes} bytes`, 'EFBIG');
+        }
+        chunks.push(Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength));
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    if (declared !== null && n !== Number(declared)) throw new BodyError(`${what}: body ended after ${n} of ${declared} bytes`);
+    return Buffer.concat(chunks);
+  }
+
   /** Wait as the retry policy says before attempt `attempt` (1-based retry count). */
   async backoff(url: string, attempt: number, reason: string, retryAfter?: number): Promise<void> {
     let delay = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
     delay = Math.round(delay * (0.75 + Math.random() * 0.5));
     if (retryAfter !== undefined) delay = retryAfter;
     this.events(hostEvent({ what: 'retry', url, attempt, delayMs: delay, reason }));
-    await sleep(delay);
+    await sleep(delay, undefined, this.opts.signal ? { signal: this.opts.signal } : undefined);
   }
 
   get retries(): number {
@@ -210,10 +253,11 @@ export class RegistryClient {
   }
 
   /**
-   * GET with auth, redirects and retries. Returns a 2xx response whose body
-   * is unread, or throws one clear error.
+   * GET with auth, redirects and retries; `consume` turns a 2xx response into
+   * the result, and a body that breaks there is retried like a failed request.
+   * Throws one clear error.
    */
-  private async request(path: string, o: { accept: string }): Promise<Response> {
+  private async request<T>(path: string, o: { accept: string }, consume: (res: Response) => Promise<T>): Promise<T> {
     const url = new URL(path, this.base).toString();
     let authTried = false;
     for (let attempt = 0; ; attempt++) {
@@ -222,6 +266,7 @@ export class RegistryClient {
         res = await this.follow(url, o.accept);
       } catch (e) {
         if (e instanceof GlassboxError) throw e;
+        this.opts.signal?.throwIfAborted();
         const reason = describeFetchError(e);
         if (attempt < this.retry.retries) {
           await this.backoff(url, attempt + 1, reason);
@@ -229,7 +274,18 @@ export class RegistryClient {
         }
         throw this.fail(`${path}: ${reason}`, 'ECONNREFUSED', e);
       }
-      if (res.ok) return res;
+      if (res.ok) {
+        try {
+          return await consume(res);
+        } catch (e) {
+          if (!(e instanceof BodyError)) throw e;
+          if (attempt < this.retry.retries) {
+            await this.backoff(url, attempt + 1, e.message);
+            continue;
+          }
+          throw this.fail(e.message, 'EIO', e);
+        }
+      }
       if (res.status === 401 && !authTried) {
         authTried = true;
         await res.body?.cancel();
@@ -283,7 +339,8 @@ export class RegistryClient {
       const timer = setTimeout(() => ctl.abort(new Error(`no answer in ${this.timeoutMs} ms`)), this.timeoutMs);
       let res: Response;
       try {
-        res = await fetch(url, { headers, redirect: 'manual', signal: ctl.signal });
+        const signal = this.opts.signal ? AbortSignal.any([ctl.signal, this.opts.signal]) : ctl.signal;
+        res = await fetch(url, { headers, redirect: 'manual', signal });
       } finally {
         clearTimeout(timer);
       }
