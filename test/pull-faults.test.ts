@@ -625,7 +625,10 @@ t.test('a failed pull does not roll back a layer a concurrent successful pull of
     layers: r.layers.map((l) => l.diffId).sort(),
     images: [`${proxy.host}/library/busybox:latest`],
   }, "exactly busybox's blobs and layer remain");
-  t.equal(blobGets(proxy, layered.layers[0]!.digest, { status: 200 }).length, 1, 'the shared layer was fetched once');
+  // The failing pull stops its own transfers at its first error; if it held
+  // the shared layer then, the other pull fetches it again, whole.
+  const gets = blobGets(proxy, layered.layers[0]!.digest, { status: 200 }).length;
+  t.ok(gets >= 1 && gets <= 2, `the shared layer was fetched once, or again after the failed pull cut it off (${gets})`);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 // What `glassbox images`, `rmi`, `prune` and `export` do, as a library.
 import * as fs from 'node:fs';
-import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { GlassboxError, errnoOf } from '../util/errors.js';
 import { parseDigest } from './digest.js';
+import { decompressor } from './layerpipe.js';
 import { layerCompression } from './mediatypes.js';
 import { familiarName, parseReference } from './reference.js';
 import { recordName } from './pull.js';
@@ -133,12 +133,11 @@ export async function exportImage(store: Store, query: string, dir: string): Pro
   try {
     for (const layer of manifest.layers) {
       const compression = layerCompression(layer.mediaType);
-      if (compression !== 'gzip' && compression !== 'none') {
-        throw new GlassboxError(`layer ${layer.digest}: ${layer.mediaType} cannot be exported yet`, { op: 'export', code: 'ENOTSUP' });
-      }
+      if (!compression) throw new GlassboxError(`layer ${layer.digest} has unknown media type "${layer.mediaType}"`, { op: 'export', code: 'EPROTO' });
       const ex = layerExtractor(root, 'flatten');
       const src = fs.createReadStream(store.blobPath(layer.digest));
-      const flow = compression === 'gzip' ? pipeline(src, createGunzip(), ex.writable) : pipeline(src, ex.writable);
+      const unz = decompressor(compression);
+      const flow = unz ? pipeline(src, unz, ex.writable) : pipeline(src, ex.writable);
       const [, r] = await Promise.all([flow, ex.done]);
       for (const k of Object.keys(r.stats) as (keyof typeof r.stats)[]) total.stats[k] += r.stats[k];
       total.samples.push(...r.samples);
