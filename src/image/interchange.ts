@@ -13,6 +13,7 @@ import { GlassboxError, errnoOf } from '../util/errors.js';
 import { digestOf, parseDigest } from './digest.js';
 import { resolveImage } from './images.js';
 import { ensureLayer } from './layerfetch.js';
+import { LayerPool } from './layerpool.js';
 import { isIndex, MT, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from './mediatypes.js';
 import { formatPlatform, hostPlatform, type Platform } from './platform.js';
 import { checkConfig, checkManifest, recordName, selectManifest } from './pull.js';
@@ -99,6 +100,7 @@ async function importImage(
   index: { digest: string; body: Buffer } | undefined,
   events: EventSink,
   committed: { blobs: string[]; layers: string[] },
+  pool: LayerPool,
 ): Promise<ImageRecord[]> {
   const manifestDigest = digestOf(manifestBody);
   const config = JSON.parse(configBody.toString('utf8')) as ImageConfig;
@@ -112,6 +114,7 @@ async function importImage(
       committed,
       op: 'load',
       subject: names[0],
+      pool,
     });
   }
   const blobs: [string, Buffer][] = [
@@ -142,7 +145,7 @@ function normalizeName(n: string, op: string): string {
   }
 }
 
-async function loadOciLayout(store: Store, src: SourceDir, label: string, o: LoadOptions, committed: { blobs: string[]; layers: string[] }): Promise<ImageRecord[]> {
+async function loadOciLayout(store: Store, src: SourceDir, label: string, o: LoadOptions, committed: { blobs: string[]; layers: string[] }, pool: LayerPool): Promise<ImageRecord[]> {
   const events = o.events ?? dropEvents;
   const layout = src.json<{ imageLayoutVersion?: string }>('oci-layout');
   if (!layout.imageLayoutVersion) throw fail('load', label, 'oci-layout has no imageLayoutVersion');
@@ -171,7 +174,7 @@ async function loadOciLayout(store: Store, src: SourceDir, label: string, o: Loa
     const m = src.jsonBlob<ImageManifest>(manifestDesc.digest, 'manifest');
     checkManifest(m.value, `manifest ${manifestDesc.digest}`);
     const cfg = src.jsonBlob<ImageConfig>(m.value.config.digest, 'image config');
-    out.push(...(await importImage(store, m.body, m.value, cfg.body, (d) => src.blobPath(d.digest), [name], index, events, committed)));
+    out.push(...(await importImage(store, m.body, m.value, cfg.body, (d) => src.blobPath(d.digest), [name], index, events, committed, pool)));
   }
   return out;
 }
@@ -187,7 +190,7 @@ function describeLayerFile(file: string): Descriptor {
   return { mediaType: gz ? MT.ociLayerGzip : MT.ociLayer, digest: digestOf(data), size: data.length };
 }
 
-async function loadDockerArchive(store: Store, src: SourceDir, o: LoadOptions, committed: { blobs: string[]; layers: string[] }): Promise<ImageRecord[]> {
+async function loadDockerArchive(store: Store, src: SourceDir, o: LoadOptions, committed: { blobs: string[]; layers: string[] }, pool: LayerPool): Promise<ImageRecord[]> {
   const events = o.events ?? dropEvents;
   const entries = src.json<DockerArchiveEntry[]>('manifest.json');
   if (!Array.isArray(entries)) throw fail('load', 'manifest.json', 'is not a list');
@@ -202,7 +205,7 @@ async function loadDockerArchive(store: Store, src: SourceDir, o: LoadOptions, c
     const manifestBody = Buffer.from(JSON.stringify(manifest));
     const names = (e.RepoTags ?? []).map((n) => normalizeName(n, 'load'));
     if (names.length === 0) names.push(o.name ? normalizeName(o.name, 'load') : `localhost/${configDesc.digest.slice(7, 19)}:latest`);
-    out.push(...(await importImage(store, manifestBody, manifest, configBody, (_d, i) => layerFiles[i]!, names, undefined, events, committed)));
+    out.push(...(await importImage(store, manifestBody, manifest, configBody, (_d, i) => layerFiles[i]!, names, undefined, events, committed, pool)));
   }
   return out;
 }
@@ -216,6 +219,7 @@ export async function loadImages(store: Store, input: string, o: LoadOptions = {
   if (!st) throw fail('load', input, 'no such file or directory', 'ENOENT');
   const writer = await store.writerLock();
   const committed = { blobs: [] as string[], layers: [] as string[] };
+  const pool = new LayerPool();
   let unpacked: string | undefined;
   try {
     let src: SourceDir;
@@ -241,16 +245,18 @@ export async function loadImages(store: Store, input: string, o: LoadOptions = {
     }
     const has = (n: string) => fs.existsSync(join(src.dir, n));
     let records: ImageRecord[];
-    if (has('oci-layout') && has('index.json')) records = await loadOciLayout(store, src, input, o, committed);
-    else if (has('manifest.json')) records = await loadDockerArchive(store, src, o, committed);
+    if (has('oci-layout') && has('index.json')) records = await loadOciLayout(store, src, input, o, committed, pool);
+    else if (has('manifest.json')) records = await loadDockerArchive(store, src, o, committed, pool);
     else throw fail('load', input, 'neither an OCI layout (oci-layout, index.json) nor a docker save archive (manifest.json)');
     if (records.length === 0) throw fail('load', input, 'holds no image');
     return records;
   } catch (e) {
+    await pool.close();
     writer.release();
     await store.rollback(committed);
     throw e;
   } finally {
+    await pool.close();
     writer.release();
     if (unpacked) fs.rmSync(unpacked, { recursive: true, force: true });
   }

@@ -5,14 +5,12 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { Worker } from 'node:worker_threads';
 import type { EventSink, LayerState } from '../events/schema.js';
 import { dropEvents, hostEvent } from '../events/schema.js';
 import { GlassboxError } from '../util/errors.js';
 import { parseDigest } from './digest.js';
 import { fromPipeError, TransferError, type LayerPipeJob, type LayerPipeResult } from './layerpipe.js';
-import { IN_FLIGHT, type FromWorker, type ToWorker } from './layerworker.js';
-import { describeFetchError } from './registry.js';
+import { LayerPool } from './layerpool.js';
 import { layerCompression, type Compression, type Descriptor } from './mediatypes.js';
 import type { Store } from './store.js';
 
@@ -36,6 +34,8 @@ export interface LayerFetchOptions {
   op?: string;
   /** The image errors are named by. */
   subject?: string;
+  /** The worker threads to run in; without one, a pool lives for this call. */
+  pool?: LayerPool;
 }
 
 /** Emits layer progress at most every 100 ms, and every state change. */
@@ -63,6 +63,8 @@ export async function ensureLayer(store: Store, desc: Descriptor, diffId: string
   const { algorithm } = parseDigest(desc.digest, 'layer digest');
   parseDigest(diffId, 'diffID');
   const lock = await store.lock(`layer-${diffId}`);
+  const ownPool = o.pool ? undefined : new LayerPool(1);
+  const pool = (o.pool ?? ownPool)!;
   try {
     const haveBlob = store.hasBlob(desc.digest);
     const haveLayer = store.hasLayer(diffId);
@@ -88,6 +90,7 @@ export async function ensureLayer(store: Store, desc: Descriptor, diffId: string
           signal: o.signal,
           op: o.op ?? 'pull',
           subject: o.subject,
+          pool,
         });
         report('done', desc.size);
         const rec = store.layerRecord(diffId);
@@ -110,6 +113,7 @@ export async function ensureLayer(store: Store, desc: Descriptor, diffId: string
     }
   } finally {
     lock.release();
+    await ownPool?.close();
   }
 }
 
@@ -122,85 +126,11 @@ interface TransferOptions {
   signal?: AbortSignal;
   op: string;
   subject?: string;
+  pool: LayerPool;
 }
 
 function interrupted(op: string): GlassboxError {
   return new GlassboxError('interrupted', { op, code: 'EINTR' });
-}
-
-/**
- * Run one transfer in a layer worker; settle with its result or its error,
- * rebuilt. A web stream source is read here and fed to the worker within
- * IN_FLIGHT bytes of what it has acknowledged.
- */
-function inWorker(job: LayerPipeJob, src: BlobSource, layer: string, op: string, subject: string | undefined, onBytes: (n: number) => void, signal?: AbortSignal): Promise<LayerPipeResult> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./layerworker.js', import.meta.url));
-    const send = (m: ToWorker) => worker.postMessage(m);
-    let settled = false;
-    let inFlight = 0;
-    let wake: (() => void) | undefined;
-    const reader = 'stream' in src ? src.stream.getReader() : undefined;
-    const finish = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      signal?.removeEventListener('abort', onAbort);
-      reader?.cancel().catch(() => {});
-      wake?.();
-      fn();
-    };
-    const onAbort = () => send({ type: 'abort' });
-    signal?.addEventListener('abort', onAbort, { once: true });
-    worker.on('message', (m: FromWorker) => {
-      switch (m.type) {
-        case 'ack':
-          inFlight -= m.bytes;
-          if (inFlight <= IN_FLIGHT && wake) {
-            const w = wake;
-            wake = undefined;
-            w();
-          }
-          break;
-        case 'progress':
-          onBytes(m.bytes);
-          break;
-        case 'done':
-          finish(() => resolve(m.result));
-          break;
-        case 'error':
-          finish(() => reject(fromPipeError(m.error, layer, op, subject)));
-          break;
-      }
-    });
-    worker.on('error', (e) => finish(() => reject(e)));
-    worker.on('exit', (code) => finish(() => reject(new Error(`layer worker exited with code ${code}`))));
-    if (!reader) {
-      send({ type: 'start', job, source: { kind: 'file', file: (src as { file: string }).file } });
-      return;
-    }
-    send({ type: 'start', job, source: { kind: 'messages' } });
-    let read = 0;
-    (async () => {
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (settled) return;
-          if (done) {
-            send({ type: 'end' });
-            return;
-          }
-          read += value.byteLength;
-          inFlight += value.byteLength;
-          send({ type: 'chunk', data: value });
-          if (inFlight > IN_FLIGHT) await new Promise<void>((r) => (wake = r));
-          if (settled) return;
-        }
-      } catch (e) {
-        const of = src.length !== undefined ? ` of ${src.length}` : '';
-        if (!settled) send({ type: 'fail', message: `body broke after ${read}${of} bytes: ${describeFetchError(e)}` });
-      }
-    })();
-  });
 }
 
 async function transfer(
@@ -230,7 +160,7 @@ async function transfer(
     const job: LayerPipeJob = { compression, algorithm, blobFile: tmpBlob, layerDir: tmpLayer ? join(tmpLayer, 'diff') : undefined, stallMs: t.stallMs };
     let r: LayerPipeResult;
     try {
-      r = await inWorker(job, src, desc.digest, t.op, t.subject, (n) => t.report('downloading', n), t.signal);
+      r = await t.pool.run({ job, src, layer: desc.digest, op: t.op, subject: t.subject, onBytes: (n) => t.report('downloading', n), signal: t.signal });
     } catch (e) {
       if (t.signal?.aborted) throw interrupted(t.op);
       throw e;

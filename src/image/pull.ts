@@ -6,6 +6,7 @@ import { GlassboxError } from '../util/errors.js';
 import { findCredentials, type Credentials } from './credentials.js';
 import { parseDigest } from './digest.js';
 import { ensureLayer } from './layerfetch.js';
+import { LayerPool } from './layerpool.js';
 import { isIndex, type ImageConfig, type ImageIndex, type ImageManifest } from './mediatypes.js';
 import { formatPlatform, hostPlatform, matchRank, platformMatches, type Platform } from './platform.js';
 import { formatReference, parseReference, repositoryName, type Reference } from './reference.js';
@@ -107,6 +108,7 @@ export async function pull(store: Store, input: string, o: PullOptions = {}): Pr
 
   const writer = await store.writerLock();
   const committed = { blobs: [] as string[], layers: [] as string[] };
+  const pool = new LayerPool();
   try {
     const top = await client.manifest(ref.digest ?? ref.tag!);
     let manifestBlob = top;
@@ -157,6 +159,7 @@ export async function pull(store: Store, input: string, o: PullOptions = {}): Pr
             committed,
             signal,
             subject: name,
+            pool,
           });
           results[i] = r === 'fetched';
         } catch (e) {
@@ -197,10 +200,12 @@ export async function pull(store: Store, input: string, o: PullOptions = {}): Pr
       layers: layers.map((l, i) => ({ digest: l.desc.digest, diffId: l.diffId, size: l.desc.size, fetched: results[i]! })),
     };
   } catch (e) {
+    await pool.close();
     writer.release();
     await store.rollback(committed);
     throw e;
   } finally {
+    await pool.close();
     writer.release();
   }
 }
