@@ -66,7 +66,7 @@ export async function ensureLayer(store: Store, desc: Descriptor, diffId: string
   const ownPool = o.pool ? undefined : new LayerPool(1);
   const pool = (o.pool ?? ownPool)!;
   try {
-    const haveBlob = store.hasBlob(desc.digest);
+    const haveBlob = store.hasBlob(desc.digest, desc.size);
     const haveLayer = store.hasLayer(diffId);
     if (haveBlob && haveLayer) {
       report('exists', desc.size);

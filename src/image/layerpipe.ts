@@ -247,7 +247,6 @@ export async function runLayerPipe(source: Readable, job: LayerPipeJob, onBytes:
     const unpackErr = unpackR.status === 'rejected' ? (unpackR.reason as AnyError) : undefined;
     const downErr = downR.status === 'rejected' ? (downR.reason as AnyError) : undefined;
     const failure = unpackErr && (unpackErr.name === 'GlassboxError' || unpackErr.syscall) ? unpackErr : (downErr ?? unpackErr);
-    if (fd !== undefined) fs.fsyncSync(fd);
     return {
       bytes: tap.bytes,
       digest: `${job.algorithm}:${tap.hash.digest('hex')}`,
