@@ -4,7 +4,7 @@
 // blob and the layer move into the store. Any failure removes both temps.
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { Readable } from 'node:stream';
 import type { EventSink, LayerState } from '../events/schema.js';
 import { dropEvents, hostEvent } from '../events/schema.js';
 import { GlassboxError } from '../util/errors.js';
@@ -15,7 +15,7 @@ import { layerCompression, type Compression, type Descriptor } from './mediatype
 import type { Store } from './store.js';
 
 /** A layer blob's bytes: a registry response body, or a file (a loaded archive, a kept blob). */
-export type BlobSource = { stream: WebReadableStream; length?: number } | { file: string; length?: number };
+export type BlobSource = { stream: Readable; length?: number } | { file: string; length?: number };
 export type BlobOpener = () => Promise<BlobSource>;
 
 export interface LayerFetchOptions {
@@ -153,7 +153,7 @@ async function transfer(
       throw new TransferError((e as Error).message);
     }
     if (t.signal?.aborted) {
-      if ('stream' in src) await src.stream.cancel().catch(() => {});
+      if ('stream' in src) src.stream.destroy();
       throw interrupted(t.op);
     }
     if (tmpLayer) fs.mkdirSync(join(tmpLayer, 'diff'), { recursive: true, mode: 0o755 });

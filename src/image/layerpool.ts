@@ -99,7 +99,7 @@ export class LayerPool {
     const slot = this.slot();
     const id = this.nextId++;
     const send = (m: ToWorker, transfer: ArrayBuffer[] = []) => slot.worker.postMessage(m, transfer);
-    const reader = 'stream' in r.src ? r.src.stream.getReader() : undefined;
+    const stream = 'stream' in r.src ? r.src.stream : undefined;
     let inFlight = 0;
     let wake: (() => void) | undefined;
     let settled = false;
@@ -108,7 +108,7 @@ export class LayerPool {
       const done = () => {
         settled = true;
         r.signal?.removeEventListener('abort', onAbort);
-        reader?.cancel().catch(() => {});
+        stream?.destroy();
         wake?.();
       };
       this.jobs.set(id, {
@@ -129,7 +129,7 @@ export class LayerPool {
       });
       slot.jobs.add(id);
       r.signal?.addEventListener('abort', onAbort, { once: true });
-      if (!reader) {
+      if (!stream) {
         send({ type: 'start', id, job: r.job, source: { kind: 'file', file: (r.src as { file: string }).file } });
         return;
       }
@@ -137,10 +137,8 @@ export class LayerPool {
       let read = 0;
       void (async () => {
         try {
-          for (;;) {
-            const { done: end, value } = await reader.read();
+          for await (const value of stream as AsyncIterable<Buffer>) {
             if (settled) return;
-            if (end) return send({ type: 'end', id });
             read += value.byteLength;
             inFlight += value.byteLength;
             // Hand the bytes over without a copy when the chunk owns its whole buffer.
@@ -149,6 +147,7 @@ export class LayerPool {
             if (inFlight > IN_FLIGHT) await new Promise<void>((w) => (wake = w));
             if (settled) return;
           }
+          if (!settled) send({ type: 'end', id });
         } catch (e) {
           const of = r.src.length !== undefined ? ` of ${r.src.length}` : '';
           if (!settled) send({ type: 'fail', id, message: `body broke after ${read}${of} bytes: ${describeFetchError(e)}` });

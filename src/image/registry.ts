@@ -3,7 +3,8 @@
 // redirects followed by hand so each hop is an event and credentials never
 // follow a redirect to another origin; retries with backoff on 5xx, 429 and
 // broken connections, honouring Retry-After.
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { Readable } from 'node:stream';
+import { httpGet, type HttpResponse } from './http.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventSink } from '../events/schema.js';
 import { dropEvents, hostEvent } from '../events/schema.js';
@@ -53,8 +54,8 @@ export interface FetchedManifest {
 }
 
 export interface BlobResponse {
-  /** The body, as a web stream: it can be handed to a worker thread. */
-  stream: WebReadableStream;
+  /** The body; the layer pool feeds it to a worker thread. */
+  stream: Readable;
   /** Content-Length, when the server sent one. */
   length?: number;
   url: string;
@@ -91,10 +92,10 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
 }
 
 /** What the registry said went wrong, from its JSON error body. */
-async function registryMessage(res: Response): Promise<string> {
+async function registryMessage(res: HttpResponse): Promise<string> {
   let text = '';
   try {
-    text = await res.text();
+    text = await res.text(64 << 10);
   } catch {
     return '';
   }
@@ -137,7 +138,7 @@ export class RegistryClient {
       res: r,
       body: await this.readBody(r, MAX_MANIFEST_BYTES, `manifest ${reference}`),
     }));
-    const headerType = (res.headers.get('content-type') ?? '').split(';')[0]!.trim();
+    const headerType = (res.header('content-type') ?? '').split(';')[0]!.trim();
     let parsed: { mediaType?: string; schemaVersion?: number; manifests?: unknown; layers?: unknown };
     try {
       parsed = JSON.parse(body.toString('utf8'));
@@ -157,7 +158,7 @@ export class RegistryClient {
       throw this.fail(`manifest ${reference} has unknown media type "${mediaType || '(none)'}"`, 'EPROTO');
     }
     const byDigest = reference.includes(':');
-    const expected = byDigest ? reference : res.headers.get('docker-content-digest');
+    const expected = byDigest ? reference : res.header('docker-content-digest');
     let digest: string;
     if (expected) {
       const { algorithm } = parseDigest(expected, 'manifest digest');
@@ -184,10 +185,9 @@ export class RegistryClient {
   async blob(digest: string): Promise<BlobResponse> {
     parseDigest(digest);
     const res = await this.request(`${this.opts.repository}/blobs/${digest}`, { accept: '*/*' }, async (r) => r);
-    if (!res.body) throw this.fail(`blob ${digest}: empty response`, 'EPROTO');
-    const lenHeader = res.headers.get('content-length');
+    const lenHeader = res.header('content-length');
     return {
-      stream: res.body as WebReadableStream,
+      stream: res.body,
       length: lenHeader === null ? undefined : Number(lenHeader),
       url: res.url,
     };
@@ -197,44 +197,38 @@ export class RegistryClient {
    * A small body, whole: at most maxBytes, no silence longer than the stall
    * timeout, as long as Content-Length says. Short or stalled is a BodyError.
    */
-  private async readBody(res: Response, maxBytes: number, what: string): Promise<Buffer> {
-    const declared = res.headers.get('content-length');
+  private async readBody(res: HttpResponse, maxBytes: number, what: string): Promise<Buffer> {
+    const declared = res.header('content-length');
     if (declared !== null && Number(declared) > maxBytes) throw this.fail(`${what} is ${declared} bytes, more than the ${maxBytes} allowed`, 'EFBIG');
-    if (!res.body) return Buffer.alloc(0);
-    const reader = res.body.getReader();
     const chunks: Buffer[] = [];
     let n = 0;
-    let stalled = false;
-    let timer: NodeJS.Timeout | undefined;
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        stalled = true;
-        reader.cancel().catch(() => {});
-      }, this.stallMs);
-    };
-    try {
-      arm();
-      for (;;) {
-        let r: Awaited<ReturnType<typeof reader.read>>;
-        try {
-          r = await reader.read();
-        } catch (e) {
-          throw new BodyError(`${what}: body broke after ${n} bytes: ${describeFetchError(e)}`);
-        }
-        if (stalled) throw new BodyError(`${what}: no data for ${this.stallMs} ms after ${n} bytes`);
-        if (r.done) break;
+    const body = res.body;
+    await new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => stop(new BodyError(`${what}: no data for ${this.stallMs} ms after ${n} bytes`)), this.stallMs);
+      };
+      const stop = (e?: Error) => {
+        clearTimeout(timer);
+        body.off('data', onData).off('end', onEnd).off('error', onError).off('aborted', onAborted);
+        if (e) {
+          body.destroy();
+          reject(e);
+        } else resolve();
+      };
+      const onData = (c: Buffer) => {
         arm();
-        n += r.value.byteLength;
-        if (n > maxBytes) {
-          reader.cancel().catch(() => {});
-          throw this.fail(`${what} is larger than ${maxBytes} bytes`, 'EFBIG');
-        }
-        chunks.push(Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength));
-      }
-    } finally {
-      clearTimeout(timer);
-    }
+        n += c.length;
+        if (n > maxBytes) return stop(this.fail(`${what} is larger than ${maxBytes} bytes`, 'EFBIG'));
+        chunks.push(c);
+      };
+      const onEnd = () => stop();
+      const onError = (e: Error) => stop(new BodyError(`${what}: body broke after ${n} bytes: ${describeFetchError(e)}`));
+      const onAborted = () => stop(new BodyError(`${what}: body broke after ${n} bytes`));
+      body.on('data', onData).on('end', onEnd).on('error', onError).on('aborted', onAborted);
+      arm();
+    });
     if (declared !== null && n !== Number(declared)) throw new BodyError(`${what}: body ended after ${n} of ${declared} bytes`);
     return Buffer.concat(chunks);
   }
@@ -257,11 +251,11 @@ export class RegistryClient {
    * the result, and a body that breaks there is retried like a failed request.
    * Throws one clear error.
    */
-  private async request<T>(path: string, o: { accept: string }, consume: (res: Response) => Promise<T>): Promise<T> {
+  private async request<T>(path: string, o: { accept: string }, consume: (res: HttpResponse) => Promise<T>): Promise<T> {
     const url = new URL(path, this.base).toString();
     let authTried = false;
     for (let attempt = 0; ; attempt++) {
-      let res: Response;
+      let res: HttpResponse;
       try {
         res = await this.follow(url, o.accept);
       } catch (e) {
@@ -288,14 +282,14 @@ export class RegistryClient {
       }
       if (res.status === 401 && !authTried) {
         authTried = true;
-        await res.body?.cancel();
-        await this.authenticate(parseChallenge(res.headers.get('www-authenticate')));
+        res.discard();
+        await this.authenticate(parseChallenge(res.header('www-authenticate')));
         attempt--;
         continue;
       }
       if (RETRY_STATUS.has(res.status) && attempt < this.retry.retries) {
-        const after = retryAfterMs(res.headers.get('retry-after'));
-        await res.body?.cancel();
+        const after = retryAfterMs(res.header('retry-after'));
+        res.discard();
         if (after !== undefined && after > this.retry.maxRetryAfterMs) {
           throw this.fail(`${path}: ${res.status}, registry asks to retry after ${Math.round(after / 1000)} s`, String(res.status));
         }
@@ -328,29 +322,21 @@ export class RegistryClient {
   }
 
   /** One GET, following redirects by hand; credentials go only to the registry's own origin. */
-  private async follow(start: string, accept: string): Promise<Response> {
+  private async follow(start: string, accept: string): Promise<HttpResponse> {
     let url = start;
     const origin = new URL(this.base).origin;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       const headers: Record<string, string> = { accept, 'user-agent': 'glassbox' };
       if (this.authorization && new URL(url).origin === origin) headers.authorization = this.authorization;
       const t0 = Date.now();
-      const ctl = new AbortController();
-      const timer = setTimeout(() => ctl.abort(new Error(`no answer in ${this.timeoutMs} ms`)), this.timeoutMs);
-      let res: Response;
-      try {
-        const signal = this.opts.signal ? AbortSignal.any([ctl.signal, this.opts.signal]) : ctl.signal;
-        res = await fetch(url, { headers, redirect: 'manual', signal });
-      } finally {
-        clearTimeout(timer);
-      }
-      const len = res.headers.get('content-length');
+      const res = await httpGet(url, { headers, timeoutMs: this.timeoutMs, signal: this.opts.signal });
+      const len = res.header('content-length');
       this.events(
         hostEvent({ what: 'http', method: 'GET', url, status: res.status, bytes: len === null ? undefined : Number(len), ms: Date.now() - t0, attempt: hop }),
       );
-      if (res.status >= 300 && res.status < 400 && res.headers.has('location')) {
-        await res.body?.cancel();
-        url = new URL(res.headers.get('location')!, url).toString();
+      if (res.status >= 300 && res.status < 400 && res.header('location') !== null) {
+        res.discard();
+        url = new URL(res.header('location')!, url).toString();
         continue;
       }
       return res;
@@ -380,11 +366,11 @@ export class RegistryClient {
     this.events(
       hostEvent({ what: 'auth', scheme: 'bearer', realm, service: ch.params.service, scope: ch.params.scope ?? this.scope, user: creds?.username }),
     );
-    let res: Response | undefined;
+    let res: HttpResponse | undefined;
     for (let attempt = 0; ; attempt++) {
       const t0 = Date.now();
       try {
-        res = await fetch(tokenUrl, { headers, signal: AbortSignal.timeout(this.timeoutMs) });
+        res = await httpGet(tokenUrl.toString(), { headers, timeoutMs: this.timeoutMs, signal: this.opts.signal });
       } catch (e) {
         if (attempt < this.retry.retries) {
           await this.backoff(tokenUrl.toString(), attempt + 1, describeFetchError(e));
@@ -394,8 +380,8 @@ export class RegistryClient {
       }
       this.events(hostEvent({ what: 'http', method: 'GET', url: tokenUrl.toString(), status: res.status, ms: Date.now() - t0, attempt }));
       if (RETRY_STATUS.has(res.status) && attempt < this.retry.retries) {
-        await res.body?.cancel();
-        await this.backoff(tokenUrl.toString(), attempt + 1, `HTTP ${res.status}`, retryAfterMs(res.headers.get('retry-after')));
+        res.discard();
+        await this.backoff(tokenUrl.toString(), attempt + 1, `HTTP ${res.status}`, retryAfterMs(res.header('retry-after')));
         continue;
       }
       break;
@@ -405,7 +391,12 @@ export class RegistryClient {
       const why = res.status === 401 ? (creds ? 'the credentials were refused' : 'log in or pass --username') : `HTTP ${res.status}`;
       throw this.fail(`token server ${tokenUrl.origin}: unauthorized (${res.status}): ${why}${msg ? ` - ${msg}` : ''}`, String(res.status));
     }
-    const body = (await res.json().catch(() => ({}))) as { token?: string; access_token?: string };
+    let body: { token?: string; access_token?: string } = {};
+    try {
+      body = JSON.parse(await res.text(1 << 20)) as typeof body;
+    } catch {
+      // no JSON: answered below as "without a token"
+    }
     const token = body.token ?? body.access_token;
     if (!token) throw this.fail(`token server ${tokenUrl.origin} answered without a token`, 'EPROTO');
     this.authorization = `Bearer ${token}`;
