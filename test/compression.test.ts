@@ -2,7 +2,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { exportImage } from '../src/image/images.js';
@@ -12,6 +11,7 @@ import { hostPlatform } from '../src/image/platform.js';
 import { pull } from '../src/image/pull.js';
 import { Store } from '../src/image/store.js';
 import { startRegistry, type Registry } from './lib/registry.js';
+import { tmpdir } from './lib/tmp.js';
 
 let reg: Registry;
 t.before(async () => {
@@ -19,11 +19,6 @@ t.before(async () => {
 });
 t.teardown(async () => reg?.stop());
 
-function tmpdir(t: Test, label: string): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), `glassbox-${label}-`));
-  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
-  return d;
-}
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 

@@ -3,7 +3,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { exportImage, listImages } from '../src/image/images.js';
@@ -13,6 +12,7 @@ import { pull } from '../src/image/pull.js';
 import { Store } from '../src/image/store.js';
 import { fixtureImages, repoRoot, type FixtureImages } from './lib/fixtures.js';
 import { startRegistry, type Registry } from './lib/registry.js';
+import { tmpdir } from './lib/tmp.js';
 
 let fx: FixtureImages;
 let reg: Registry;
@@ -23,11 +23,6 @@ t.before(async () => {
 });
 t.teardown(async () => reg?.stop());
 
-function tmpdir(t: Test, label: string): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), `glassbox-${label}-`));
-  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
-  return d;
-}
 
 async function tempStore(t: Test): Promise<Store> {
   return Store.open(tmpdir(t, 'store'));

@@ -13,7 +13,7 @@ import { GlassboxError, errnoOf } from '../util/errors.js';
 import { digestOf, parseDigest } from './digest.js';
 import { resolveImage } from './images.js';
 import { ensureLayer } from './layerfetch.js';
-import { LayerPool } from './layerpool.js';
+import { asWriter, type WriterSession } from './writer.js';
 import { isIndex, MT, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from './mediatypes.js';
 import { formatPlatform, hostPlatform, type Platform } from './platform.js';
 import { checkConfig, checkManifest, recordName, selectManifest } from './pull.js';
@@ -99,8 +99,7 @@ async function importImage(
   names: string[],
   index: { digest: string; body: Buffer } | undefined,
   events: EventSink,
-  committed: { blobs: string[]; layers: string[] },
-  pool: LayerPool,
+  { pool, committed }: WriterSession,
 ): Promise<ImageRecord[]> {
   const manifestDigest = digestOf(manifestBody);
   const config = JSON.parse(configBody.toString('utf8')) as ImageConfig;
@@ -145,7 +144,7 @@ function normalizeName(n: string, op: string): string {
   }
 }
 
-async function loadOciLayout(store: Store, src: SourceDir, label: string, o: LoadOptions, committed: { blobs: string[]; layers: string[] }, pool: LayerPool): Promise<ImageRecord[]> {
+async function loadOciLayout(store: Store, src: SourceDir, label: string, o: LoadOptions, w: WriterSession): Promise<ImageRecord[]> {
   const events = o.events ?? dropEvents;
   const layout = src.json<{ imageLayoutVersion?: string }>('oci-layout');
   if (!layout.imageLayoutVersion) throw fail('load', label, 'oci-layout has no imageLayoutVersion');
@@ -174,7 +173,7 @@ async function loadOciLayout(store: Store, src: SourceDir, label: string, o: Loa
     const m = src.jsonBlob<ImageManifest>(manifestDesc.digest, 'manifest');
     checkManifest(m.value, `manifest ${manifestDesc.digest}`);
     const cfg = src.jsonBlob<ImageConfig>(m.value.config.digest, 'image config');
-    out.push(...(await importImage(store, m.body, m.value, cfg.body, (d) => src.blobPath(d.digest), [name], index, events, committed, pool)));
+    out.push(...(await importImage(store, m.body, m.value, cfg.body, (d) => src.blobPath(d.digest), [name], index, events, w)));
   }
   return out;
 }
@@ -190,7 +189,7 @@ function describeLayerFile(file: string): Descriptor {
   return { mediaType: gz ? MT.ociLayerGzip : MT.ociLayer, digest: digestOf(data), size: data.length };
 }
 
-async function loadDockerArchive(store: Store, src: SourceDir, o: LoadOptions, committed: { blobs: string[]; layers: string[] }, pool: LayerPool): Promise<ImageRecord[]> {
+async function loadDockerArchive(store: Store, src: SourceDir, o: LoadOptions, w: WriterSession): Promise<ImageRecord[]> {
   const events = o.events ?? dropEvents;
   const entries = src.json<DockerArchiveEntry[]>('manifest.json');
   if (!Array.isArray(entries)) throw fail('load', 'manifest.json', 'is not a list');
@@ -205,7 +204,7 @@ async function loadDockerArchive(store: Store, src: SourceDir, o: LoadOptions, c
     const manifestBody = Buffer.from(JSON.stringify(manifest));
     const names = (e.RepoTags ?? []).map((n) => normalizeName(n, 'load'));
     if (names.length === 0) names.push(o.name ? normalizeName(o.name, 'load') : `localhost/${configDesc.digest.slice(7, 19)}:latest`);
-    out.push(...(await importImage(store, manifestBody, manifest, configBody, (_d, i) => layerFiles[i]!, names, undefined, events, committed, pool)));
+    out.push(...(await importImage(store, manifestBody, manifest, configBody, (_d, i) => layerFiles[i]!, names, undefined, events, w)));
   }
   return out;
 }
@@ -217,49 +216,42 @@ async function loadDockerArchive(store: Store, src: SourceDir, o: LoadOptions, c
 export async function loadImages(store: Store, input: string, o: LoadOptions = {}): Promise<ImageRecord[]> {
   const st = fs.statSync(input, { throwIfNoEntry: false });
   if (!st) throw fail('load', input, 'no such file or directory', 'ENOENT');
-  const writer = await store.writerLock();
-  const committed = { blobs: [] as string[], layers: [] as string[] };
-  const pool = new LayerPool();
   let unpacked: string | undefined;
   try {
     let src: SourceDir;
     if (st.isDirectory()) {
       src = new SourceDir(fs.realpathSync(input));
     } else {
-      // An archive is unpacked into the store's tmp/ with the same path safety as a layer.
       unpacked = store.tmpPath('load');
-      fs.mkdirSync(unpacked, { mode: 0o700 });
-      const ex = layerExtractor(unpacked, 'flatten');
-      const head = Buffer.alloc(2);
-      const fd = fs.openSync(input, 'r');
-      fs.readSync(fd, head, 0, 2, 0);
-      fs.closeSync(fd);
-      const stream = fs.createReadStream(input);
-      const flow = head[0] === 0x1f && head[1] === 0x8b ? pipeline(stream, createGunzip(), ex.writable) : pipeline(stream, ex.writable);
-      try {
-        await Promise.all([flow, ex.done]);
-      } catch (e) {
-        throw fail('load', input, `not a readable tar archive: ${(e as Error).message}`, 'EBADMSG');
-      }
-      src = new SourceDir(unpacked);
+      src = await unpackArchive(input, unpacked);
     }
     const has = (n: string) => fs.existsSync(join(src.dir, n));
-    let records: ImageRecord[];
-    if (has('oci-layout') && has('index.json')) records = await loadOciLayout(store, src, input, o, committed, pool);
-    else if (has('manifest.json')) records = await loadDockerArchive(store, src, o, committed, pool);
-    else throw fail('load', input, 'neither an OCI layout (oci-layout, index.json) nor a docker save archive (manifest.json)');
+    const kind = has('oci-layout') && has('index.json') ? 'oci' : has('manifest.json') ? 'docker' : undefined;
+    if (!kind) throw fail('load', input, 'neither an OCI layout (oci-layout, index.json) nor a docker save archive (manifest.json)');
+    const records = await asWriter(store, (w) => (kind === 'oci' ? loadOciLayout(store, src, input, o, w) : loadDockerArchive(store, src, o, w)));
     if (records.length === 0) throw fail('load', input, 'holds no image');
     return records;
-  } catch (e) {
-    await pool.close();
-    writer.release();
-    await store.rollback(committed);
-    throw e;
   } finally {
-    await pool.close();
-    writer.release();
     if (unpacked) fs.rmSync(unpacked, { recursive: true, force: true });
   }
+}
+
+/** Unpack an archive (gzip or plain tar) into dir, with the same path safety as a layer. */
+async function unpackArchive(input: string, dir: string): Promise<SourceDir> {
+  fs.mkdirSync(dir, { mode: 0o700 });
+  const ex = layerExtractor(dir, 'flatten');
+  const head = Buffer.alloc(2);
+  const fd = fs.openSync(input, 'r');
+  fs.readSync(fd, head, 0, 2, 0);
+  fs.closeSync(fd);
+  const stream = fs.createReadStream(input);
+  const flow = head[0] === 0x1f && head[1] === 0x8b ? pipeline(stream, createGunzip(), ex.writable) : pipeline(stream, ex.writable);
+  try {
+    await Promise.all([flow, ex.done]);
+  } catch (e) {
+    throw fail('load', input, `not a readable tar archive: ${(e as Error).message}`, 'EBADMSG');
+  }
+  return new SourceDir(dir);
 }
 
 // ---------------------------------------------------------------- save

@@ -6,12 +6,12 @@ import { GlassboxError } from '../util/errors.js';
 import { findCredentials, type Credentials } from './credentials.js';
 import { parseDigest } from './digest.js';
 import { ensureLayer } from './layerfetch.js';
-import { LayerPool } from './layerpool.js';
 import { isIndex, type ImageConfig, type ImageIndex, type ImageManifest } from './mediatypes.js';
 import { formatPlatform, hostPlatform, matchRank, platformMatches, type Platform } from './platform.js';
 import { formatReference, parseReference, repositoryName, type Reference } from './reference.js';
 import { RegistryClient, type RetryPolicy } from './registry.js';
 import type { ImageRecord, Store } from './store.js';
+import { asWriter } from './writer.js';
 
 export interface PullOptions {
   platform?: Platform;
@@ -106,10 +106,7 @@ export async function pull(store: Store, input: string, o: PullOptions = {}): Pr
   const want = o.platform ?? hostPlatform();
   const fail = (msg: string, code?: string) => new GlassboxError(msg, { op: 'pull', subject: name, code });
 
-  const writer = await store.writerLock();
-  const committed = { blobs: [] as string[], layers: [] as string[] };
-  const pool = new LayerPool();
-  try {
+  return asWriter(store, async ({ pool, committed }) => {
     const top = await client.manifest(ref.digest ?? ref.tag!);
     let manifestBlob = top;
     let indexBlob: typeof top | undefined;
@@ -199,13 +196,5 @@ export async function pull(store: Store, input: string, o: PullOptions = {}): Pr
       manifest,
       layers: layers.map((l, i) => ({ digest: l.desc.digest, diffId: l.diffId, size: l.desc.size, fetched: results[i]! })),
     };
-  } catch (e) {
-    await pool.close();
-    writer.release();
-    await store.rollback(committed);
-    throw e;
-  } finally {
-    await pool.close();
-    writer.release();
-  }
+  });
 }
