@@ -9,6 +9,7 @@ import t, { type Test } from 'tap';
 import type { GlassboxEvent } from '../src/events/schema.js';
 import { exportImage, listImages, prune, removeImages } from '../src/image/images.js';
 import { pull } from '../src/image/pull.js';
+import { RegistryClient } from '../src/image/registry.js';
 import { Store } from '../src/image/store.js';
 import { addon } from '../src/native/addon.js';
 import { fixtureImages, repoRoot, type FixtureImages } from './lib/fixtures.js';
@@ -23,6 +24,7 @@ t.before(async () => {
   await reg.push(fx.layout('busybox'), 'library/busybox:latest');
   await reg.push(fx.layout('layered'), 'test/layered:latest');
   await reg.push(fx.layout('busybox'), 'test/busybox-v2s2:latest', { format: 'v2s2' });
+  await reg.push(fx.layout('big'), 'test/big:latest');
 });
 t.teardown(async () => reg?.stop());
 
@@ -155,10 +157,10 @@ function umociUnpack(t: Test, layout: string): string {
   return path.join(bundle, 'rootfs');
 }
 
-for (const image of ['busybox', 'layered'] as const) {
+for (const image of ['busybox', 'layered', 'big'] as const) {
   t.test(`glassbox export of ${image} matches umoci unpack file by file`, async (t) => {
     const store = await tempStore(t);
-    const name = image === 'busybox' ? 'library/busybox' : 'test/layered';
+    const name = image === 'busybox' ? 'library/busybox' : `test/${image}`;
     await pull(store, `${reg.host}/${name}`);
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'glassbox-export-')), 'rootfs');
     t.teardown(() => fs.rmSync(path.dirname(out), { recursive: true, force: true }));
@@ -254,4 +256,54 @@ t.test('the CLI pulls, lists, exports and removes with one line per problem', as
   t.equal(rmi.status, 0, rmi.stderr);
   t.match(rmi.stdout, /Untagged: /);
   t.same(fs.readdirSync(path.join(root, 'tmp')), []);
+});
+
+t.test('credentials come from -u with --password-stdin, or from a docker credential helper', async (t) => {
+  const auth = await startRegistry({ htpasswd: { user: 'student', password: 'correct horse' } });
+  t.teardown(() => auth.stop());
+  await auth.push(fx.layout('busybox'), 'library/busybox:latest');
+  const bin = path.join(repoRoot(), 'dist/src/cli/bin.js');
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'glassbox-creds-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const ref = `${auth.host}/library/busybox`;
+  const noCreds = fs.mkdtempSync(path.join(os.tmpdir(), 'glassbox-dockercfg-'));
+  t.teardown(() => fs.rmSync(noCreds, { recursive: true, force: true }));
+  const env = { ...process.env, DOCKER_CONFIG: noCreds };
+  const anon = spawnSync(process.execPath, [bin, '--root', root, 'pull', ref], { encoding: 'utf8', env });
+  t.equal(anon.status, 1);
+  t.match(anon.stderr, /^glassbox: pull .*unauthorized \(401\)/);
+  const stdin = spawnSync(process.execPath, [bin, '--root', root, 'pull', '-q', '-u', 'student', '--password-stdin', ref], { encoding: 'utf8', env, input: 'correct horse\n' });
+  t.equal(stdin.status, 0, stdin.stderr);
+  t.equal(stdin.stdout, `${ref}:latest\n`);
+  const half = spawnSync(process.execPath, [bin, '--root', root, 'pull', '-u', 'student', ref], { encoding: 'utf8', env });
+  t.equal(half.status, 1);
+  t.match(half.stderr, /--username needs --password-stdin/);
+  // A credential helper, by docker's protocol: `docker-credential-NAME get`, server on stdin, JSON out.
+  const helperDir = fs.mkdtempSync(path.join(os.tmpdir(), 'glassbox-credhelper-'));
+  t.teardown(() => fs.rmSync(helperDir, { recursive: true, force: true }));
+  fs.writeFileSync(
+    path.join(helperDir, 'docker-credential-glassboxtest'),
+    `#!/bin/sh\n[ "$1" = get ] || exit 1\nread server\n[ "$server" = "${auth.host}" ] || exit 1\necho '{"ServerURL":"'$server'","Username":"student","Secret":"correct horse"}'\n`,
+    { mode: 0o755 },
+  );
+  fs.writeFileSync(path.join(helperDir, 'config.json'), JSON.stringify({ credHelpers: { [auth.host]: 'glassboxtest' } }));
+  const store = await tempStore(t);
+  const prev = { path: process.env.PATH, cfg: process.env.DOCKER_CONFIG };
+  process.env.PATH = `${helperDir}:${prev.path}`;
+  process.env.DOCKER_CONFIG = helperDir;
+  try {
+    const r = await pull(store, ref);
+    t.equal(r.image.name, `${ref}:latest`, 'the helper supplied the credentials');
+  } finally {
+    process.env.PATH = prev.path;
+    if (prev.cfg === undefined) delete process.env.DOCKER_CONFIG;
+    else process.env.DOCKER_CONFIG = prev.cfg;
+  }
+});
+
+t.test('--insecure-registry and loopback use plain HTTP; everything else HTTPS', async (t) => {
+  t.match(new RegistryClient({ domain: 'registry.test:5000', repository: 'x' }).base, /^https:\/\/registry\.test:5000\/v2\/$/);
+  t.match(new RegistryClient({ domain: 'registry.test:5000', repository: 'x', insecure: true }).base, /^http:\/\/registry\.test:5000\/v2\/$/);
+  t.match(new RegistryClient({ domain: '127.0.0.1:5000', repository: 'x' }).base, /^http:\/\//);
+  t.match(new RegistryClient({ domain: 'docker.io', repository: 'library/busybox' }).base, /^https:\/\/registry-1\.docker\.io\/v2\/$/);
 });
