@@ -1,0 +1,299 @@
+// glassbox-shim: the process that becomes the container.
+//
+// Node is multi-threaded, so it cannot unshare its mount or user namespace,
+// setns, or pivot_root itself (runc has the same problem with Go, and solves
+// it with nsexec.c). This small single-threaded program does those calls for
+// it. It decides nothing: it reads one command at a time from fd 3 (one JSON
+// object a line), does it with the raw syscall, and answers. Node drives the
+// order, which is what lets every stage pause with the container half built.
+//
+// After fork_init, the child (PID 1 of the new PID namespace) answers the
+// commands; the parent only waits for it and reports how it ended.
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "protocol.h"
+
+using json = nlohmann::json;
+
+namespace {
+
+constexpr int kControlFd = 3;
+
+// ---- the control socket: one JSON object a line, both ways ----
+
+std::string inbuf;
+
+bool ReadLine(std::string& line) {
+  for (;;) {
+    auto nl = inbuf.find('\n');
+    if (nl != std::string::npos) {
+      line = inbuf.substr(0, nl);
+      inbuf.erase(0, nl + 1);
+      return true;
+    }
+    char buf[4096];
+    ssize_t n = read(kControlFd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    inbuf.append(buf, n);
+  }
+}
+
+void Send(const json& j) {
+  std::string s = j.dump() + "\n";
+  const char* p = s.data();
+  size_t left = s.size();
+  while (left > 0) {
+    ssize_t n = write(kControlFd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) _exit(glassbox::kExitProtocol);  // Node is gone: nothing left to answer
+    p += n;
+    left -= n;
+  }
+}
+
+// A failed call, as crun's send_error_to_sync_socket: errno, syscall, path.
+struct SysError {
+  int err;
+  std::string syscall;
+  std::string path;
+};
+
+[[noreturn]] void Fail(const std::string& syscall, const std::string& path = "") {
+  throw SysError{errno, syscall, path};
+}
+
+// ---- flag names, as the lessons and the trace show them ----
+
+const std::map<std::string, unsigned long> kCloneFlags = {
+    {"CLONE_NEWNS", CLONE_NEWNS},   {"CLONE_NEWUTS", CLONE_NEWUTS},       {"CLONE_NEWIPC", CLONE_NEWIPC},
+    {"CLONE_NEWNET", CLONE_NEWNET}, {"CLONE_NEWPID", CLONE_NEWPID},       {"CLONE_NEWUSER", CLONE_NEWUSER},
+    {"CLONE_NEWCGROUP", CLONE_NEWCGROUP},
+};
+
+const std::map<std::string, unsigned long> kMountFlags = {
+    {"MS_RDONLY", MS_RDONLY},     {"MS_NOSUID", MS_NOSUID},   {"MS_NODEV", MS_NODEV},         {"MS_NOEXEC", MS_NOEXEC},
+    {"MS_REMOUNT", MS_REMOUNT},   {"MS_BIND", MS_BIND},       {"MS_REC", MS_REC},             {"MS_PRIVATE", MS_PRIVATE},
+    {"MS_SLAVE", MS_SLAVE},       {"MS_SHARED", MS_SHARED},   {"MS_RELATIME", MS_RELATIME},   {"MS_STRICTATIME", MS_STRICTATIME},
+    {"MS_NOATIME", MS_NOATIME},   {"MS_MOVE", MS_MOVE},
+};
+
+unsigned long Flags(const json& names, const std::map<std::string, unsigned long>& table) {
+  unsigned long f = 0;
+  if (names.is_null()) return 0;
+  for (const auto& n : names) {
+    auto it = table.find(n.get<std::string>());
+    if (it == table.end()) throw std::runtime_error("unknown flag " + n.get<std::string>());
+    f |= it->second;
+  }
+  return f;
+}
+
+std::string Str(const json& msg, const char* key, const char* dflt = nullptr) {
+  if (msg.contains(key) && msg[key].is_string()) return msg[key].get<std::string>();
+  if (dflt) return dflt;
+  throw std::runtime_error(std::string("missing string argument ") + key);
+}
+
+// ---- exec: find the program the way execvp does, in the container's PATH ----
+
+std::string FindInPath(const std::string& file, const std::string& path) {
+  if (file.find('/') != std::string::npos) return file;
+  size_t start = 0;
+  for (;;) {
+    size_t end = path.find(':', start);
+    std::string dir = path.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (dir.empty()) dir = ".";
+    std::string cand = dir + "/" + file;
+    struct stat st;
+    if (stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(cand.c_str(), X_OK) == 0) return cand;
+    if (end == std::string::npos) return "";
+    start = end + 1;
+  }
+}
+
+[[noreturn]] void Exec(const json& msg) {
+  std::vector<std::string> argv = msg.at("argv").get<std::vector<std::string>>();
+  std::vector<std::string> env = msg.value("env", std::vector<std::string>{});
+  if (argv.empty()) throw std::runtime_error("exec: empty argv");
+  std::string cwd = Str(msg, "cwd", "/");
+  if (chdir(cwd.c_str()) != 0) Fail("chdir", cwd);
+  std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (const auto& e : env)
+    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+  std::string prog = FindInPath(argv[0], path);
+  if (prog.empty()) {
+    errno = ENOENT;
+    Send({{"id", msg.value("id", 0)}, {"ok", false}, {"errno", "ENOENT"}, {"syscall", "execve"}, {"path", argv[0]},
+          {"message", "executable file not found in $PATH"}});
+    _exit(glassbox::kExitNotFound);
+  }
+  std::vector<char*> cargv, cenv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  for (auto& e : env) cenv.push_back(e.data());
+  cenv.push_back(nullptr);
+  // The answer goes first: a successful execve closes the socket (CLOEXEC)
+  // and can say nothing more. A failure after it is an event.
+  Send({{"id", msg.value("id", 0)}, {"ok", true}, {"path", prog}});
+  execve(prog.c_str(), cargv.data(), cenv.data());
+  int err = errno;
+  Send({{"event", "exec_failed"}, {"errno", strerrorname_np(err) ? strerrorname_np(err) : "EUNKNOWN"}, {"path", prog},
+        {"message", strerror(err)}});
+  _exit(err == ENOENT ? glassbox::kExitNotFound : glassbox::kExitCannotExec);
+}
+
+// ---- fork_init: the first process of the new PID namespace ----
+
+// Returns in the child (which goes on answering); the parent never returns.
+void ForkInit(const json& msg) {
+  pid_t child = fork();
+  if (child < 0) Fail("fork");
+  if (child == 0) {
+    // Init dies with the helper: nothing of the container outlives glassbox.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    Send({{"id", msg.value("id", 0)}, {"ok", true}, {"pid", 1}});
+    return;
+  }
+  // Parent: wait for init, then say how it ended. Node learns the host PID here.
+  Send({{"event", "init"}, {"pid", child}});
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status))
+    Send({{"event", "exit"}, {"signal", WTERMSIG(status)}, {"core", WCOREDUMP(status) != 0}});
+  else
+    Send({{"event", "exit"}, {"status", WEXITSTATUS(status)}});
+  _exit(0);
+}
+
+// ---- the command table ----
+
+json Handle(const json& msg) {
+  const std::string cmd = Str(msg, "cmd");
+  json out = {{"ok", true}};
+  if (cmd == "hello") {
+    out["version"] = glassbox::kProtocolVersion;
+    out["pid"] = getpid();
+  } else if (cmd == "unshare") {
+    if (unshare(static_cast<int>(Flags(msg.at("flags"), kCloneFlags))) != 0) Fail("unshare");
+  } else if (cmd == "sethostname") {
+    std::string name = Str(msg, "name");
+    if (sethostname(name.data(), name.size()) != 0) Fail("sethostname", name);
+  } else if (cmd == "mount") {
+    std::string source = Str(msg, "source", ""), target = Str(msg, "target"), fstype = Str(msg, "fstype", ""),
+                data = Str(msg, "data", "");
+    unsigned long flags = Flags(msg.value("flags", json::array()), kMountFlags);
+    if (mount(source.empty() ? nullptr : source.c_str(), target.c_str(), fstype.empty() ? nullptr : fstype.c_str(), flags,
+              data.empty() ? nullptr : data.c_str()) != 0)
+      Fail("mount", target);
+  } else if (cmd == "umount") {
+    std::string target = Str(msg, "target");
+    int flags = msg.value("detach", false) ? MNT_DETACH : 0;
+    if (umount2(target.c_str(), flags) != 0) Fail("umount2", target);
+  } else if (cmd == "mkdir") {
+    std::string path = Str(msg, "path");
+    if (mkdir(path.c_str(), msg.value("mode", 0755)) != 0 && errno != EEXIST) Fail("mkdir", path);
+  } else if (cmd == "mknod") {
+    std::string path = Str(msg, "path");
+    mode_t mode = msg.at("mode").get<unsigned>();
+    if (mknod(path.c_str(), mode, makedev(msg.value("major", 0u), msg.value("minor", 0u))) != 0 && errno != EEXIST)
+      Fail("mknod", path);
+    if (chmod(path.c_str(), mode & 07777) != 0) Fail("chmod", path);
+  } else if (cmd == "symlink") {
+    std::string target = Str(msg, "target"), path = Str(msg, "path");
+    if (symlink(target.c_str(), path.c_str()) != 0 && errno != EEXIST) Fail("symlink", path);
+  } else if (cmd == "pivot_root") {
+    // runc's way: pivot_root(".", ".") stacks the old root on the new one,
+    // then a lazy unmount of "." takes the old root away. No put_old dir.
+    std::string root = Str(msg, "root");
+    int fd = open(root.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    if (fd < 0) Fail("open", root);
+    if (fchdir(fd) != 0) Fail("fchdir", root);
+    close(fd);
+    if (syscall(SYS_pivot_root, ".", ".") != 0) Fail("pivot_root", root);
+    if (mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr) != 0) Fail("mount", "/ (make old root rslave)");
+    if (umount2(".", MNT_DETACH) != 0) Fail("umount2", "old root");
+    if (chdir("/") != 0) Fail("chdir", "/");
+  } else if (cmd == "loopback_up") {
+    // A new network namespace has only "lo", and it is down.
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) Fail("socket");
+    struct ifreq ifr {};
+    strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) != 0) {
+      close(fd);
+      Fail("ioctl", "SIOCGIFFLAGS lo");
+    }
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(fd, SIOCSIFFLAGS, &ifr) != 0) {
+      close(fd);
+      Fail("ioctl", "SIOCSIFFLAGS lo");
+    }
+    close(fd);
+  } else if (cmd == "chdir") {
+    std::string path = Str(msg, "path");
+    if (chdir(path.c_str()) != 0) Fail("chdir", path);
+  } else if (cmd == "fork_init") {
+    ForkInit(msg);
+    out["pid"] = 1;
+  } else if (cmd == "exec") {
+    Exec(msg);
+  } else {
+    throw std::runtime_error("unknown command " + cmd);
+  }
+  return out;
+}
+
+}  // namespace
+
+int main() {
+  // Tell the kernel to kill us if Node dies: no helper outlives glassbox.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (fcntl(kControlFd, F_GETFD) < 0) {
+    fprintf(stderr, "glassbox-shim: no control socket on fd 3; it is started by glassbox, not by hand\n");
+    return glassbox::kExitProtocol;
+  }
+  fcntl(kControlFd, F_SETFD, FD_CLOEXEC);
+  std::string line;
+  while (ReadLine(line)) {
+    json msg;
+    int id = 0;
+    try {
+      msg = json::parse(line);
+      id = msg.value("id", 0);
+      json out = Handle(msg);
+      out["id"] = id;
+      Send(out);
+    } catch (const SysError& e) {
+      const char* name = strerrorname_np(e.err);
+      Send({{"id", id}, {"ok", false}, {"errno", name ? name : "EUNKNOWN"}, {"syscall", e.syscall}, {"path", e.path},
+            {"message", strerror(e.err)}});
+    } catch (const std::exception& e) {
+      Send({{"id", id}, {"ok", false}, {"errno", "EPROTO"}, {"syscall", ""}, {"path", ""}, {"message", e.what()}});
+    }
+  }
+  return 0;
+}
