@@ -9,4 +9,7 @@ constexpr int kExitNotFound = 127;
 constexpr int kExitCannotExec = 126;
 // The control socket broke: Node is gone or spoke nonsense.
 constexpr int kExitProtocol = 125;
+// Sent to the helper after fork_init: it kills init with SIGKILL (which it
+// could not forward as itself: SIGKILL cannot be caught).
+constexpr int kSignalKillInit = 12;  // SIGUSR2
 }  // namespace glassbox

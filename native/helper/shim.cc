@@ -167,6 +167,15 @@ std::string FindInPath(const std::string& file, const std::string& path) {
 
 // ---- fork_init: the first process of the new PID namespace ----
 
+// The parent passes signals on to init: Node never signals init by PID, which
+// could be a recycled PID once init is reaped, and the parent is never killed
+// before init, which would leave init an orphan.
+volatile pid_t init_pid = 0;
+
+void Forward(int sig) {
+  if (init_pid > 0) kill(init_pid, sig == glassbox::kSignalKillInit ? SIGKILL : sig);
+}
+
 // Returns in the child (which goes on answering); the parent never returns.
 void ForkInit(const json& msg) {
   pid_t child = fork();
@@ -178,6 +187,11 @@ void ForkInit(const json& msg) {
     return;
   }
   // Parent: wait for init, then say how it ended. Node learns the host PID here.
+  init_pid = child;
+  struct sigaction sa {};
+  sa.sa_handler = Forward;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, glassbox::kSignalKillInit}) sigaction(sig, &sa, nullptr);
   Send({{"event", "init"}, {"pid", child}});
   int status = 0;
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {

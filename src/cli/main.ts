@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { describe, GlassboxError } from '../util/errors.js';
 import { packageVersion } from '../util/paths.js';
 import { imageCommands } from './images.js';
+import { runCommand } from './run.js';
 
 export interface GlobalOptions {
   root?: string;
@@ -17,9 +18,11 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version')
     .addOption(new Option('--root <dir>', 'state directory (images, layers, containers)').env('GLASSBOX_ROOT').default('/var/lib/glassbox'))
     .showSuggestionAfterError(true)
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(`glassbox: ${s.replace(/^error: /, '').trim()}\n`) });
   imageCommands(program);
+  runCommand(program);
   return program;
 }
 
@@ -37,7 +40,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     process.stderr.write(`glassbox: ${describe(e)}\n`);
     if (process.env.GLASSBOX_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
-    return 1;
+    return e instanceof GlassboxError && e.exitCode !== undefined ? e.exitCode : 1;
   }
 }
 

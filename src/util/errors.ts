@@ -10,12 +10,15 @@ export interface ErrorContext {
   /** errno name (EPERM) or HTTP-ish code (404) where one applies. */
   code?: string;
   cause?: unknown;
+  /** The exit status the CLI should end with (default 1): docker's 125-127 where they apply. */
+  exitCode?: number;
 }
 
 export class GlassboxError extends Error {
   readonly op: string;
   readonly subject?: string;
   readonly code?: string;
+  readonly exitCode?: number;
 
   /** What went wrong, without the operation and subject. */
   readonly detail: string;
@@ -29,6 +32,7 @@ export class GlassboxError extends Error {
     this.op = ctx.op;
     this.subject = ctx.subject;
     this.code = ctx.code;
+    this.exitCode = ctx.exitCode;
   }
 
   /** The line the CLI prints. */

@@ -1,0 +1,126 @@
+// glassbox run: the stages of a container, one line each on stderr, the
+// program's own output on stdout, and its exit code as glassbox's.
+import { createInterface, type Interface } from 'node:readline';
+import chalk from 'chalk';
+import type { Command } from 'commander';
+import type { GlassboxEvent } from '../events/schema.js';
+import { runContainer } from '../runtime/engine.js';
+import type { RunContext } from '../runtime/context.js';
+import type { Stage } from '../runtime/stage.js';
+import { stageIds } from '../runtime/stages/index.js';
+import { GlassboxError } from '../util/errors.js';
+import { interruptible, openStore } from './images.js';
+
+interface RunFlags {
+  hostname?: string;
+  env?: string[];
+  workdir?: string;
+  entrypoint?: string;
+  rm?: boolean;
+  step?: boolean;
+  break?: string;
+  quiet?: boolean;
+}
+
+/** Stage lines: "ns-uts  0.3 ms". Pull progress is left to pull's own printer. */
+function stagePrinter(quiet: boolean): (e: GlassboxEvent) => void {
+  const began = new Map<string, number>();
+  return (e) => {
+    if (quiet || e.kind !== 'stage') return;
+    if (e.phase === 'begin') began.set(e.stage, e.t);
+    if (e.phase === 'end') process.stderr.write(chalk.dim(`${chalk.green('✓')} ${e.stage.padEnd(11)} ${(e.t - (began.get(e.stage) ?? e.t)).toString().padStart(4)} ms\n`));
+    if (e.phase === 'failed') process.stderr.write(`${chalk.red('✗')} ${e.stage}\n`);
+    if (e.phase === 'undone') process.stderr.write(chalk.dim(`↩ ${e.stage} undone\n`));
+  };
+}
+
+/**
+ * Lines typed at pauses. One reader for the whole run: a reader per pause
+ * would lose the lines it had buffered when it closed.
+ */
+class PauseInput {
+  private readonly lines: string[] = [];
+  private waiter: ((line: string | undefined) => void) | undefined;
+  private ended = false;
+  private rl: Interface | undefined;
+
+  next(signal?: AbortSignal): Promise<string | undefined> {
+    if (!this.rl) {
+      this.rl = createInterface({ input: process.stdin, terminal: false });
+      this.rl.on('line', (l) => (this.waiter ? this.take(l) : this.lines.push(l)));
+      this.rl.on('close', () => {
+        this.ended = true;
+        this.take(undefined);
+      });
+    }
+    this.rl.resume();
+    if (this.lines.length) return Promise.resolve(this.lines.shift());
+    if (this.ended) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+      signal?.addEventListener('abort', () => this.take(undefined), { once: true });
+    });
+  }
+
+  private take(line: string | undefined): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    this.rl?.pause();
+    w?.(line);
+  }
+
+  close(): void {
+    this.rl?.close();
+    process.stdin.pause();
+  }
+}
+
+/** Plain-mode pause: a line on stdin continues, "c" (or the end of input) runs to the end, terminal or not. */
+function pauser(input: PauseInput) {
+  return async (stage: Stage, ctx: RunContext, signal?: AbortSignal): Promise<'step' | 'continue'> => {
+    process.stderr.write(`${chalk.yellow('paused')} before ${chalk.bold(stage.id)}: ${stage.describe(ctx)}\n  Enter: next stage, c then Enter: run to the end > `);
+    const line = await input.next(signal);
+    if (line === undefined || line.trim() === 'c') {
+      input.close();
+      return 'continue';
+    }
+    return 'step';
+  };
+}
+
+export function runCommand(program: Command): void {
+  program
+    .command('run')
+    .description('run a command in a new container, one visible stage at a time')
+    .argument('<image>', 'image reference, ID or digest (pulled if missing)')
+    .argument('[command...]', 'command and arguments (default: the image Cmd)')
+    .option('--hostname <name>', 'container hostname (default: the short container ID)')
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('--entrypoint <cmd>', "override the image's Entrypoint")
+    .option('--rm', 'remove the container when it exits (glassbox removes it in any case until ps/rm exist)')
+    .option('--step', 'pause before every stage')
+    .option('--break <stages>', `pause before these stages (comma separated): ${stageIds().join(', ')}`)
+    .option('-q, --quiet', 'no stage lines')
+    .passThroughOptions()
+    .action(async (image: string, command: string[], o: RunFlags, cmd: Command) => {
+      const ids = new Set(stageIds());
+      const breaks = o.break ? o.break.split(',').map((s) => s.trim()).filter(Boolean) : [];
+      for (const b of breaks) if (!ids.has(b)) throw new GlassboxError(`unknown stage "${b}"; stages: ${[...ids].join(', ')}`, { op: 'run', code: 'EINVAL' });
+      const store = await openStore(cmd);
+      const input = new PauseInput();
+      const result = await interruptible((signal) =>
+        runContainer(
+          store,
+          { image, command, env: o.env, workdir: o.workdir, hostname: o.hostname, entrypoint: o.entrypoint ? [o.entrypoint] : undefined },
+          {
+            events: stagePrinter(Boolean(o.quiet)),
+            breakpoints: o.step ? 'all' : breaks.length ? new Set(breaks) : undefined,
+            onPause: pauser(input),
+            signal,
+          },
+        ).finally(() => input.close()),
+      );
+      process.exitCode = result.exitCode;
+    });
+}

@@ -1,0 +1,45 @@
+// What the stages of one run share. Each stage reads what earlier ones put
+// here and adds its own; undo uses the same fields to take it away again.
+import type { EventSink } from '../events/schema.js';
+import type { ImageConfig, ImageManifest } from '../image/mediatypes.js';
+import type { ImageRecord, Store } from '../image/store.js';
+import type { Helper } from './helper/protocol.js';
+import type { StdioSlot } from './helper/live.js';
+
+export interface RunOptions {
+  /** Image reference, ID or digest. */
+  image: string;
+  /** Command to run instead of the image's Cmd (the Entrypoint stays). */
+  command?: string[];
+  entrypoint?: string[];
+  env?: string[];
+  workdir?: string;
+  hostname?: string;
+  /** Container's stdio: inherited by default. */
+  stdio?: [StdioSlot, StdioSlot, StdioSlot];
+}
+
+export interface ContainerDirs {
+  /** containers/<id>/ */
+  root: string;
+  upper: string;
+  work: string;
+  /** The overlay mount point, inside the container's mount namespace only. */
+  merged: string;
+}
+
+export interface RunContext {
+  readonly store: Store;
+  readonly options: RunOptions;
+  readonly events: EventSink;
+  /** Ctrl-C or SIGTERM of glassbox itself. */
+  readonly signal?: AbortSignal;
+  /** Full id (64 hex); docker shows the first 12. */
+  id: string;
+  image?: { record: ImageRecord; manifest: ImageManifest; config: ImageConfig; layers: string[] };
+  dirs?: ContainerDirs;
+  helper?: Helper;
+  /** What exec ran, for the exit line. */
+  argv?: string[];
+  exit?: { status?: number; signal?: number };
+}

@@ -1,0 +1,73 @@
+// Runs the stages of `glassbox run` in order, pausing where asked, and
+// undoes the completed ones in reverse when a stage fails, on Ctrl-C, and at
+// the end of the run (teardown), so the host is left as it was.
+import type { EventSink, StageEvent } from '../events/schema.js';
+import { dropEvents } from '../events/schema.js';
+import type { Store } from '../image/store.js';
+import { GlassboxError } from '../util/errors.js';
+import type { RunContext, RunOptions } from './context.js';
+import type { Stage } from './stage.js';
+import { STAGES } from './stages/index.js';
+
+export interface EngineOptions {
+  events?: EventSink;
+  /** Stage ids to pause before; 'all' pauses before every one (--step). */
+  breakpoints?: Set<string> | 'all';
+  /** Called at a pause; resolves 'step' to keep pausing, 'continue' to run to the end. */
+  onPause?: (stage: Stage, ctx: RunContext, signal?: AbortSignal) => Promise<'step' | 'continue'>;
+  /** Ctrl-C before the program runs: stop and undo. */
+  signal?: AbortSignal;
+}
+
+export interface RunResult {
+  ctx: RunContext;
+  /** The program's exit status, or 128 + the signal that killed it, as a shell reports it. */
+  exitCode: number;
+}
+
+export async function runContainer(store: Store, options: RunOptions, eo: EngineOptions = {}): Promise<RunResult> {
+  const events = eo.events ?? dropEvents;
+  const ctx: RunContext = { store, options, events, id: '', signal: eo.signal };
+  const stageEvent = (stage: string, phase: StageEvent['phase'], error?: string) => events({ kind: 'stage', t: Date.now(), stage, phase, error });
+  let breakpoints = eo.breakpoints;
+  const done: Stage[] = [];
+  try {
+    for (const stage of STAGES) {
+      if (eo.signal?.aborted) throw new GlassboxError('interrupted', { op: stage.id, code: 'EINTR' });
+      if (breakpoints && (breakpoints === 'all' || breakpoints.has(stage.id)) && eo.onPause) {
+        stageEvent(stage.id, 'paused');
+        if ((await eo.onPause(stage, ctx, eo.signal)) === 'continue') breakpoints = undefined;
+        if (eo.signal?.aborted) throw new GlassboxError('interrupted', { op: stage.id, code: 'EINTR' });
+        stageEvent(stage.id, 'resumed');
+      }
+      stageEvent(stage.id, 'begin');
+      try {
+        await stage.run(ctx);
+      } catch (e) {
+        const err = e instanceof GlassboxError && e.op !== 'helper' ? e : new GlassboxError(e instanceof GlassboxError ? e.detail : (e as Error).message, { op: stage.id, code: (e as GlassboxError).code, cause: e });
+        stageEvent(stage.id, 'failed', err.message);
+        // A stage that failed half way has side effects too: undo it with the rest.
+        done.push(stage);
+        throw err;
+      }
+      stageEvent(stage.id, 'end');
+      done.push(stage);
+    }
+  } finally {
+    // Every undo runs even if one fails: each takes away its own piece.
+    let undoError: unknown;
+    for (const stage of done.reverse()) {
+      if (!stage.undo) continue;
+      try {
+        await stage.undo(ctx);
+        stageEvent(stage.id, 'undone');
+      } catch (e) {
+        undoError ??= e;
+        stageEvent(stage.id, 'failed', `undo: ${(e as Error).message}`);
+      }
+    }
+    if (undoError && ctx.exit) throw undoError;
+  }
+  const exit = ctx.exit ?? { status: 1 };
+  return { ctx, exitCode: exit.signal !== undefined ? 128 + exit.signal : (exit.status ?? 1) };
+}

@@ -1,0 +1,76 @@
+// The helper protocol (native/helper/shim.cc): one JSON object a line on the
+// shim's fd 3. Every command the runtime can ask of the kernel is a row of
+// this table; a recorder or a replayer covers all of them through call().
+
+export const PROTOCOL_VERSION = 1;
+
+export type CloneFlag = 'CLONE_NEWNS' | 'CLONE_NEWUTS' | 'CLONE_NEWIPC' | 'CLONE_NEWNET' | 'CLONE_NEWPID' | 'CLONE_NEWUSER' | 'CLONE_NEWCGROUP';
+
+export type MountFlag =
+  | 'MS_RDONLY'
+  | 'MS_NOSUID'
+  | 'MS_NODEV'
+  | 'MS_NOEXEC'
+  | 'MS_REMOUNT'
+  | 'MS_BIND'
+  | 'MS_REC'
+  | 'MS_PRIVATE'
+  | 'MS_SLAVE'
+  | 'MS_SHARED'
+  | 'MS_RELATIME'
+  | 'MS_STRICTATIME'
+  | 'MS_NOATIME'
+  | 'MS_MOVE';
+
+/** Command name -> [arguments, reply]. */
+export interface Commands {
+  hello: [Record<string, never>, { version: number; pid: number }];
+  unshare: [{ flags: CloneFlag[] }, Record<string, never>];
+  sethostname: [{ name: string }, Record<string, never>];
+  mount: [{ source?: string; target: string; fstype?: string; flags?: MountFlag[]; data?: string }, Record<string, never>];
+  umount: [{ target: string; detach?: boolean }, Record<string, never>];
+  mkdir: [{ path: string; mode?: number }, Record<string, never>];
+  mknod: [{ path: string; mode: number; major?: number; minor?: number }, Record<string, never>];
+  symlink: [{ target: string; path: string }, Record<string, never>];
+  pivot_root: [{ root: string }, Record<string, never>];
+  chdir: [{ path: string }, Record<string, never>];
+  /** Bring up "lo" in the shim's network namespace. */
+  loopback_up: [Record<string, never>, Record<string, never>];
+  /** Fork PID 1 of the new PID namespace; it answers from now on. */
+  fork_init: [Record<string, never>, { pid: number }];
+  /** Replace init with the container's program. The answer comes just before execve. */
+  exec: [{ argv: string[]; env: string[]; cwd?: string }, { path: string }];
+}
+
+export type Command = keyof Commands;
+export type Args<C extends Command> = Commands[C][0];
+export type Reply<C extends Command> = Commands[C][1];
+
+/** What the shim says without being asked. */
+export type HelperEvent =
+  | { event: 'init'; pid: number }
+  | { event: 'exit'; status: number }
+  | { event: 'exit'; signal: number; core: boolean }
+  | { event: 'exec_failed'; errno: string; path: string; message: string };
+
+export interface ErrorReply {
+  id: number;
+  ok: false;
+  errno: string;
+  syscall: string;
+  path: string;
+  message: string;
+}
+
+/** The door every stage goes through: the live shim, or a trace replaying one. */
+export interface Helper {
+  call<C extends Command>(cmd: C, args: Args<C>): Promise<Reply<C>>;
+  /** Host PID of the shim, and of the container's init once forked. */
+  readonly pid: number;
+  readonly initPid: number | undefined;
+  /** Settles when init has exited (status, or the signal that killed it). */
+  readonly exited: Promise<{ status?: number; signal?: number }>;
+  kill(signal?: NodeJS.Signals): void;
+  /** Kill the container and wait until nothing of it is left. */
+  stop(): Promise<void>;
+}

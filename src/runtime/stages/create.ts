@@ -1,0 +1,63 @@
+// The container's own directory: the overlay's upper and work dirs, its
+// mount point, and an OCI runtime config.json that says what will be built.
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import type { RunContext } from '../context.js';
+import type { Stage } from '../stage.js';
+
+/** The process the container runs: image config merged with the flags, as docker merges them. */
+export function processSpec(ctx: RunContext): { args: string[]; env: string[]; cwd: string } {
+  const c = ctx.image!.config.config ?? {};
+  const o = ctx.options;
+  const entry = o.entrypoint ?? c.Entrypoint ?? [];
+  const cmd = o.command && o.command.length > 0 ? o.command : o.entrypoint ? [] : (c.Cmd ?? []);
+  const env = new Map<string, string>();
+  for (const e of [`PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`, `HOSTNAME=${hostnameOf(ctx)}`, ...(c.Env ?? []), ...(o.env ?? [])]) {
+    const i = e.indexOf('=');
+    env.set(i === -1 ? e : e.slice(0, i), e);
+  }
+  return { args: [...entry, ...cmd], env: [...env.values()], cwd: o.workdir ?? (c.WorkingDir || '/') };
+}
+
+export function hostnameOf(ctx: RunContext): string {
+  return ctx.options.hostname ?? ctx.id.slice(0, 12);
+}
+
+export const createStage: Stage = {
+  id: 'create',
+  title: 'Create the container',
+  describe: () => 'make the container directory (upper, work, merged) and its OCI config.json',
+  async run(ctx) {
+    ctx.id = randomBytes(32).toString('hex');
+    const root = join(ctx.store.root, 'containers', ctx.id);
+    const dirs = { root, upper: join(root, 'upper'), work: join(root, 'work'), merged: join(root, 'merged') };
+    fs.mkdirSync(join(ctx.store.root, 'containers'), { recursive: true, mode: 0o700 });
+    fs.mkdirSync(root, { mode: 0o700 });
+    ctx.dirs = dirs;
+    for (const d of [dirs.upper, dirs.work, dirs.merged]) fs.mkdirSync(d, { mode: 0o755 });
+    const img = ctx.image!;
+    // What the store must keep while this container exists.
+    fs.writeFileSync(join(root, 'image.json'), JSON.stringify({ name: img.record.name, digest: img.record.digest, diffIds: img.config.rootfs.diff_ids }, null, 2) + '\n');
+    const proc = processSpec(ctx);
+    const spec = {
+      ociVersion: '1.0.2',
+      process: { terminal: false, user: { uid: 0, gid: 0 }, args: proc.args, env: proc.env, cwd: proc.cwd },
+      root: { path: 'merged', readonly: false },
+      hostname: hostnameOf(ctx),
+      mounts: [
+        { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+        { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+        { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+        { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+        { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+        { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      ],
+      linux: { namespaces: ['mount', 'uts', 'ipc', 'network', 'pid'].map((type) => ({ type })) },
+    };
+    fs.writeFileSync(join(root, 'config.json'), JSON.stringify(spec, null, 2) + '\n');
+  },
+  async undo(ctx) {
+    if (ctx.dirs) fs.rmSync(ctx.dirs.root, { recursive: true, force: true });
+  },
+};

@@ -1,0 +1,18 @@
+// Find the image in the store, or pull it: the first thing docker run does.
+import { resolveImages } from '../../image/images.js';
+import { pull } from '../../image/pull.js';
+import type { ImageConfig, ImageManifest } from '../../image/mediatypes.js';
+import type { Stage } from '../stage.js';
+
+export const pullStage: Stage = {
+  id: 'pull',
+  title: 'Find or pull the image',
+  describe: (ctx) => `look up ${ctx.options.image} in the store, and pull it from its registry if it is not there`,
+  async run(ctx) {
+    let [record] = resolveImages(ctx.store, ctx.options.image);
+    if (!record) record = (await pull(ctx.store, ctx.options.image, { events: ctx.events })).image;
+    const manifest: ImageManifest = ctx.store.manifest(record.digest);
+    const config: ImageConfig = ctx.store.config(manifest);
+    ctx.image = { record, manifest, config, layers: config.rootfs.diff_ids.map((d) => ctx.store.layerDiff(d)) };
+  },
+};

@@ -1,0 +1,80 @@
+// The container's root filesystem, built inside its own mount namespace (so
+// the host never sees these mounts, and they vanish with the namespace):
+// overlayfs of the image layers and the container's upper dir, then the
+// kernel filesystems a Linux program expects, as runc's default spec mounts them.
+import { GlassboxError } from '../../util/errors.js';
+import type { MountFlag } from '../helper/protocol.js';
+import type { RunContext } from '../context.js';
+import type { Stage } from '../stage.js';
+
+const S_IFCHR = 0o020000;
+
+/** The devices of runc's default spec, as they are on every Linux host. */
+const DEVICES: [string, number, number][] = [
+  ['null', 1, 3],
+  ['zero', 1, 5],
+  ['full', 1, 7],
+  ['random', 1, 8],
+  ['urandom', 1, 9],
+  ['tty', 5, 0],
+];
+
+const NOSUID_NODEV_NOEXEC: MountFlag[] = ['MS_NOSUID', 'MS_NODEV', 'MS_NOEXEC'];
+
+/** overlayfs options: lowerdir lists the top layer first. */
+export function overlayOptions(ctx: RunContext): string {
+  const lower = [...ctx.image!.layers].reverse().join(':');
+  return `lowerdir=${lower},upperdir=${ctx.dirs!.upper},workdir=${ctx.dirs!.work}`;
+}
+
+export const rootfsStage: Stage = {
+  id: 'rootfs',
+  title: 'Build the root filesystem',
+  describe: (ctx) => `make mounts private, mount overlay (${ctx.image?.layers.length ?? '?'} layers + upper) on merged/, then /proc, /sys, /dev, /dev/pts, /dev/shm, /dev/mqueue`,
+  async run(ctx) {
+    const h = ctx.helper!;
+    const m = ctx.dirs!.merged;
+    const data = overlayOptions(ctx);
+    // The kernel takes mount options as one page.
+    if (Buffer.byteLength(data) >= 4096) {
+      throw new GlassboxError(`overlay options are ${Buffer.byteLength(data)} bytes, over the 4096 the kernel takes: the image has too many layers for full paths`, { op: 'rootfs', code: 'E2BIG' });
+    }
+    // Nothing mounted from here on may propagate back to the host.
+    await h.call('mount', { target: '/', flags: ['MS_REC', 'MS_PRIVATE'] });
+    await h.call('mount', { source: 'overlay', target: m, fstype: 'overlay', data });
+    const dir = async (p: string, mode = 0o755) => h.call('mkdir', { path: `${m}${p}`, mode });
+    await dir('/proc', 0o555);
+    await h.call('mount', { source: 'proc', target: `${m}/proc`, fstype: 'proc', flags: NOSUID_NODEV_NOEXEC });
+    await dir('/sys', 0o555);
+    await h.call('mount', { source: 'sysfs', target: `${m}/sys`, fstype: 'sysfs', flags: [...NOSUID_NODEV_NOEXEC, 'MS_RDONLY'] });
+    await dir('/dev');
+    await h.call('mount', { source: 'tmpfs', target: `${m}/dev`, fstype: 'tmpfs', flags: ['MS_NOSUID', 'MS_STRICTATIME'], data: 'mode=755,size=65536k' });
+    for (const [name, major, minor] of DEVICES) {
+      await h.call('mknod', { path: `${m}/dev/${name}`, mode: S_IFCHR | 0o666, major, minor });
+    }
+    await dir('/dev/pts');
+    await h.call('mount', { source: 'devpts', target: `${m}/dev/pts`, fstype: 'devpts', flags: ['MS_NOSUID', 'MS_NOEXEC'], data: 'newinstance,ptmxmode=0666,mode=0620,gid=5' });
+    await dir('/dev/shm', 0o1777);
+    await h.call('mount', { source: 'shm', target: `${m}/dev/shm`, fstype: 'tmpfs', flags: NOSUID_NODEV_NOEXEC, data: 'mode=1777,size=65536k' });
+    await dir('/dev/mqueue');
+    await h.call('mount', { source: 'mqueue', target: `${m}/dev/mqueue`, fstype: 'mqueue', flags: NOSUID_NODEV_NOEXEC });
+    for (const [link, target] of [
+      ['ptmx', 'pts/ptmx'],
+      ['fd', '/proc/self/fd'],
+      ['stdin', '/proc/self/fd/0'],
+      ['stdout', '/proc/self/fd/1'],
+      ['stderr', '/proc/self/fd/2'],
+    ] as const) {
+      await h.call('symlink', { target, path: `${m}/dev/${link}` });
+    }
+  },
+};
+
+export const pivotStage: Stage = {
+  id: 'pivot_root',
+  title: 'Switch to the new root',
+  describe: (ctx) => `pivot_root to ${ctx.dirs?.merged ?? 'merged/'} and detach the host's root from the container`,
+  async run(ctx) {
+    await ctx.helper!.call('pivot_root', { root: ctx.dirs!.merged });
+  },
+};

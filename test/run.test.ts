@@ -1,0 +1,158 @@
+// glassbox run on the real kernel: a busybox image (built from Debian's
+// busybox-static) from the store, its namespaces, its root, its exit code,
+// and nothing left behind.
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import t, { type Test } from 'tap';
+import { loadImages } from '../src/image/interchange.js';
+import { Store } from '../src/image/store.js';
+import { stageIds } from '../src/runtime/stages/index.js';
+import { fixtureImages, repoRoot } from './lib/fixtures.js';
+
+let root: string;
+let store: Store;
+const bin = () => path.join(repoRoot(), 'dist/src/cli/bin.js');
+
+t.before(async () => {
+  const fx = await fixtureImages();
+  root = fs.mkdtempSync('/tmp/glassbox-run-');
+  store = await Store.open(root);
+  await loadImages(store, fx.layout('busybox'), { name: 'busybox' });
+});
+t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+
+function run(args: string[], input?: string) {
+  return spawnSync(process.execPath, [bin(), '--root', root, 'run', '-q', ...args], { encoding: 'utf8', input, timeout: 60_000 });
+}
+
+/** Nothing of any container may outlive its run: no dir, no mount, no helper. */
+function assertNothingLeft(t: Test): void {
+  const containers = path.join(root, 'containers');
+  t.same(fs.existsSync(containers) ? fs.readdirSync(containers) : [], [], 'no container directory left');
+  t.notMatch(fs.readFileSync('/proc/self/mountinfo', 'utf8'), root, 'no mount of the store left on the host');
+  const shims = spawnSync('pgrep', ['-f', 'glassbox-shim'], { encoding: 'utf8' }).stdout.trim();
+  t.equal(shims, '', 'no helper process left');
+}
+
+function hostNs(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of ['mnt', 'uts', 'ipc', 'net', 'pid', 'user', 'cgroup']) out[n] = fs.readlinkSync(`/proc/self/ns/${n}`);
+  return out;
+}
+
+t.test('the command runs as PID 1, with the container hostname, and its exit code is glassbox\'s', async (t) => {
+  const r = run(['busybox', 'sh', '-c', 'echo pid=$$; hostname; exit 7']);
+  t.equal(r.status, 7, r.stderr);
+  const [pid, hostname] = r.stdout.trim().split('\n');
+  t.equal(pid, 'pid=1');
+  t.match(hostname, /^[a-f0-9]{12}$/, 'the hostname is the short container id');
+  const named = run(['--hostname', 'classroom', 'busybox', 'hostname']);
+  t.equal(named.stdout.trim(), 'classroom');
+  const ps = run(['busybox', 'ps', '-o', 'pid,comm']);
+  const rows = ps.stdout.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/));
+  t.same(rows, [['1', 'ps']], 'ps sees only itself, as PID 1');
+  assertNothingLeft(t);
+});
+
+t.test('the root is the overlay of the image, and no host mount is visible', async (t) => {
+  const r = run(['busybox', 'cat', '/proc/self/mountinfo']);
+  t.equal(r.status, 0, r.stderr);
+  const mounts = r.stdout.trim().split('\n').map((l) => {
+    const f = l.split(' ');
+    const dash = f.indexOf('-');
+    return { point: f[4]!, type: f[dash + 1]!, super: f[dash + 3] ?? '' };
+  });
+  t.same(mounts[0]!.point, '/');
+  t.equal(mounts[0]!.type, 'overlay', 'the root is overlayfs');
+  t.match(mounts[0]!.super, `lowerdir=${path.join(root, 'layers/sha256')}`);
+  t.same(
+    mounts.map((m) => m.point).sort(),
+    ['/', '/dev', '/dev/mqueue', '/dev/pts', '/dev/shm', '/proc', '/sys'].sort(),
+    'exactly the mounts of the default spec, none of the host',
+  );
+  const devs = run(['busybox', 'ls', '/dev']);
+  for (const d of ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'ptmx', 'pts', 'shm', 'mqueue', 'fd']) t.match(devs.stdout, new RegExp(`^${d}$`, 'm'), `/dev/${d}`);
+  const ro = run(['busybox', 'sh', '-c', 'touch /sys/x 2>&1; echo rc=$?']);
+  t.match(ro.stdout, /Read-only file system/, '/sys is read-only');
+  assertNothingLeft(t);
+});
+
+t.test('each namespace created has an inode that differs from the host', async (t) => {
+  const host = hostNs();
+  const r = run(['busybox', 'sh', '-c', 'for n in mnt uts ipc net pid user cgroup; do echo $n $(readlink /proc/1/ns/$n); done']);
+  t.equal(r.status, 0, r.stderr);
+  const inside = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(' ') as [string, string]));
+  for (const n of ['mnt', 'uts', 'ipc', 'net', 'pid']) t.not(inside[n], host[n], `${n} namespace is new`);
+  for (const n of ['user', 'cgroup']) t.equal(inside[n], host[n], `${n} namespace is the host's (not created)`);
+  const lo = run(['busybox', 'cat', '/sys/class/net/lo/operstate']);
+  t.match(lo.stdout, /unknown|up/i, 'loopback is up in the new network namespace');
+  const ifaces = run(['busybox', 'ls', '/sys/class/net']);
+  t.equal(ifaces.stdout.trim(), 'lo', 'only loopback');
+});
+
+t.test('writes go to the container, never to the shared layers, and containers do not see each other', async (t) => {
+  const layer = store.layerDiff(store.config(store.manifest(store.images()[0]!.digest)).rootfs.diff_ids[0]!);
+  const before = fs.readdirSync(path.join(layer, 'bin')).length;
+  const a = spawn(process.execPath, [bin(), '--root', root, 'run', '-q', 'busybox', 'sh', '-c', 'echo A > /marker; rm /bin/ls; sleep 2; cat /marker'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let aOut = '';
+  a.stdout.on('data', (d) => (aOut += d));
+  await sleep(800);
+  const b = run(['busybox', 'sh', '-c', 'cat /marker 2>&1; ls /bin/ls']);
+  t.match(b.stdout, /No such file/, 'the other container does not see /marker');
+  t.match(b.stdout, /\/bin\/ls/, 'nor the deletion of /bin/ls');
+  const aCode = await new Promise<number | null>((r) => a.on('exit', r));
+  t.equal(aCode, 0);
+  t.equal(aOut.trim(), 'A');
+  t.equal(fs.readdirSync(path.join(layer, 'bin')).length, before, 'the layer is untouched');
+  t.ok(fs.existsSync(path.join(layer, 'bin/ls')), 'bin/ls is still in the layer');
+  t.notOk(fs.existsSync(path.join(layer, 'marker')));
+  assertNothingLeft(t);
+});
+
+t.test('bad input: one line, docker\'s exit codes, nothing left behind', async (t) => {
+  const nf = run(['busybox', 'nosuchcmd']);
+  t.equal(nf.status, 127);
+  t.equal(nf.stderr, 'glassbox: exec: "nosuchcmd": executable file not found in $PATH\n');
+  const noImage = run(['127.0.0.1:1/nosuch:1', 'true']);
+  t.equal(noImage.status, 1);
+  t.equal(noImage.stderr.trim().split('\n').length, 1);
+  t.match(noImage.stderr, /^glassbox: pull 127\.0\.0\.1:1\/nosuch/);
+  const badStage = run(['--break', 'nope', 'busybox', 'true']);
+  t.equal(badStage.status, 1);
+  t.match(badStage.stderr, /^glassbox: run: unknown stage "nope"/);
+  assertNothingLeft(t);
+});
+
+t.test('--step pauses before every stage and goes on with each line of input', async (t) => {
+  const ids = stageIds();
+  const r = spawnSync(process.execPath, [bin(), '--root', root, 'run', '--step', 'busybox', 'echo', 'stepped'], {
+    encoding: 'utf8',
+    input: '\n'.repeat(ids.length),
+    timeout: 60_000,
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, 'stepped\n');
+  const paused = [...r.stderr.matchAll(/paused before (\S+):/g)].map((m) => m[1]);
+  t.same(paused, ids, 'one pause per stage, in order');
+  const c = spawnSync(process.execPath, [bin(), '--root', root, 'run', '--break', 'rootfs,exec', 'busybox', 'true'], { encoding: 'utf8', input: 'c\n' });
+  t.equal(c.status, 0);
+  t.same([...c.stderr.matchAll(/paused before (\S+):/g)].map((m) => m[1]), ['rootfs'], '"c" runs to the end');
+  assertNothingLeft(t);
+});
+
+t.test('Ctrl-C at a pause undoes every completed stage', async (t) => {
+  for (const stage of ['ns-pid', 'rootfs', 'exec']) {
+    const child = spawn(process.execPath, [bin(), '--root', root, 'run', '--break', stage, 'busybox', 'true'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    for (let i = 0; i < 200 && !err.includes('paused before'); i++) await sleep(25);
+    t.match(err, new RegExp(`paused before ${stage}`));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    t.equal(code, 130, `interrupted at ${stage}`);
+    t.match(err, /glassbox: interrupted/);
+    assertNothingLeft(t);
+  }
+});
