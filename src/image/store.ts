@@ -186,6 +186,16 @@ export class Store {
     return this.readJson<ImageConfig>(manifest.config.digest);
   }
 
+  /** Container directories, whatever their state. */
+  containerIds(): string[] {
+    try {
+      return fs.readdirSync(join(this.root, 'containers'));
+    } catch (e) {
+      if (errnoOf(e) === 'ENOENT') return [];
+      throw e;
+    }
+  }
+
   // ---- image records ----
 
   private imagesPath(): string {
@@ -227,10 +237,19 @@ export class Store {
     });
   }
 
-  /** Every blob and layer some image needs. */
+  /** Every blob and layer some image or container needs. */
   references(): { blobs: Set<string>; layers: Set<string> } {
     const blobs = new Set<string>();
     const layers = new Set<string>();
+    // A container keeps the layers it is mounted on, even when its image is removed.
+    for (const id of this.containerIds()) {
+      try {
+        const c = JSON.parse(fs.readFileSync(join(this.root, 'containers', id, 'image.json'), 'utf8')) as { diffIds?: string[] };
+        for (const d of c.diffIds ?? []) layers.add(d);
+      } catch {
+        // a container directory being created or removed: its layers are its image's
+      }
+    }
     for (const img of this.images()) {
       blobs.add(img.digest);
       if (img.index) {
