@@ -36,6 +36,21 @@ function assertNothingLeft(t: Test): void {
   t.same(fs.existsSync(containers) ? fs.readdirSync(containers) : [], [], 'no container directory left');
   t.notMatch(fs.readFileSync('/proc/self/mountinfo', 'utf8'), root, 'no mount of the store left on the host');
   t.same(shimPids().filter((p) => !shimsBefore.has(p)), [], 'no helper or container process left, not even a zombie');
+  t.same(containerCgroups(), [], 'no container cgroup left in any hierarchy');
+}
+
+/** Container cgroups (64-hex names) under glassbox/ in every hierarchy. */
+function containerCgroups(): string[] {
+  const out: string[] = [];
+  for (const h of fs.readdirSync('/sys/fs/cgroup')) {
+    const dir = path.join('/sys/fs/cgroup', h, 'glassbox');
+    if (!fs.existsSync(dir)) continue;
+    for (const n of fs.readdirSync(dir)) if (/^[a-f0-9]{64}$/.test(n)) out.push(path.join(dir, n));
+  }
+  if (fs.existsSync('/sys/fs/cgroup/glassbox')) {
+    for (const n of fs.readdirSync('/sys/fs/cgroup/glassbox')) if (/^[a-f0-9]{64}$/.test(n)) out.push(`/sys/fs/cgroup/glassbox/${n}`);
+  }
+  return out;
 }
 
 /** glassbox-shim processes (a container's init is one until it execs), zombies included. */
@@ -77,10 +92,11 @@ t.test('the root is the overlay of the image, and no host mount is visible', asy
   t.equal(mounts[0]!.type, 'overlay', 'the root is overlayfs');
   t.match(mounts[0]!.super, `lowerdir=${path.join(root, 'layers/sha256')}`);
   t.same(
-    mounts.map((m) => m.point).sort(),
+    mounts.map((m) => m.point).filter((p) => !p.startsWith('/sys/fs/cgroup')).sort(),
     ['/', '/dev', '/dev/mqueue', '/dev/pts', '/dev/shm', '/proc', '/sys'].sort(),
     'exactly the mounts of the default spec, none of the host',
   );
+  t.ok(mounts.some((m) => m.point === '/sys/fs/cgroup' || m.point.startsWith('/sys/fs/cgroup/')), 'and /sys/fs/cgroup');
   const devs = run(['busybox', 'ls', '/dev']);
   for (const d of ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'ptmx', 'pts', 'shm', 'mqueue', 'fd']) t.match(devs.stdout, new RegExp(`^${d}$`, 'm'), `/dev/${d}`);
   const ro = run(['busybox', 'sh', '-c', 'touch /sys/x 2>&1; echo rc=$?']);
@@ -93,8 +109,8 @@ t.test('each namespace created has an inode that differs from the host', async (
   const r = run(['busybox', 'sh', '-c', 'for n in mnt uts ipc net pid user cgroup; do echo $n $(readlink /proc/1/ns/$n); done']);
   t.equal(r.status, 0, r.stderr);
   const inside = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(' ') as [string, string]));
-  for (const n of ['mnt', 'uts', 'ipc', 'net', 'pid']) t.not(inside[n], host[n], `${n} namespace is new`);
-  for (const n of ['user', 'cgroup']) t.equal(inside[n], host[n], `${n} namespace is the host's (not created)`);
+  for (const n of ['mnt', 'uts', 'ipc', 'net', 'pid', 'cgroup']) t.not(inside[n], host[n], `${n} namespace is new`);
+  t.equal(inside.user, host.user, "the user namespace is the host's (not created without --userns)");
   const lo = run(['busybox', 'cat', '/sys/class/net/lo/operstate']);
   t.match(lo.stdout, /unknown|up/i, 'loopback is up in the new network namespace');
   const ifaces = run(['busybox', 'ls', '/sys/class/net']);
@@ -164,4 +180,27 @@ t.test('Ctrl-C at a pause undoes every completed stage', async (t) => {
     t.match(err, /glassbox: interrupted/);
     assertNothingLeft(t);
   }
+});
+
+t.test('cgroup limits: visible inside, enforced, and reported', async (t) => {
+  const seen = run(['--memory', '64m', '--cpus', '0.5', '--pids-limit', '20', 'busybox', 'sh', '-c', 'cat /proc/self/cgroup; ls /sys/fs/cgroup']);
+  t.equal(seen.status, 0, seen.stderr);
+  t.match(seen.stdout, /^0::\/$/m, 'in its cgroup namespace, its own cgroup is the root');
+  const v2 = fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+  const files = v2
+    ? ['memory.max', 'pids.max', 'cpu.max']
+    : ['memory/memory.limit_in_bytes', 'pids/pids.max', 'cpu/cpu.cfs_quota_us'];
+  const values = run(['--memory', '64m', '--cpus', '0.5', '--pids-limit', '20', 'busybox', 'cat', ...files.map((f) => `/sys/fs/cgroup/${f}`)]);
+  t.same(values.stdout.trim().split('\n'), v2 ? ['67108864', '20', '50000 100000'] : ['67108864', '20', '50000'], 'the limits written are the ones it reads');
+  const oom = run(['--memory', '32m', 'busybox', 'sh', '-c', 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived']);
+  t.equal(oom.status, 137, 'killed by SIGKILL: 128 + 9');
+  t.notMatch(oom.stdout, /survived/);
+  t.match(oom.stderr, /OOM killer ended the program/);
+  const pids = run(['--pids-limit', '6', 'busybox', 'sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10; do sleep 1 & done; wait']);
+  t.match(pids.stderr, /can't fork|Resource temporarily unavailable/, 'a fork loop stops at the limit');
+  const bad = run(['--memory', '12q', 'busybox', 'true']);
+  t.equal(bad.status, 1);
+  t.match(bad.stderr, /^glassbox: option '-m, --memory <bytes>' argument '12q' is invalid/);
+  t.equal(bad.stderr.trim().split('\n').length, 1);
+  assertNothingLeft(t);
 });

@@ -2,8 +2,9 @@
 // program's own output on stdout, and its exit code as glassbox's.
 import { createInterface, type Interface } from 'node:readline';
 import chalk from 'chalk';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { GlassboxEvent } from '../events/schema.js';
+import { parseCpus, parseMemory } from '../runtime/cgroup/index.js';
 import { runContainer } from '../runtime/engine.js';
 import type { RunContext } from '../runtime/context.js';
 import type { Stage } from '../runtime/stage.js';
@@ -20,6 +21,9 @@ interface RunFlags {
   step?: boolean;
   break?: string;
   quiet?: boolean;
+  memory?: number;
+  cpus?: number;
+  pidsLimit?: number;
 }
 
 /** Stage lines: "ns-uts  0.3 ms". Pull progress is left to pull's own printer. */
@@ -88,6 +92,24 @@ function pauser(input: PauseInput) {
   };
 }
 
+/** A flag parser that turns a GlassboxError into commander's one-line refusal. */
+function parseOrExit<T>(parse: (s: string) => T): (s: string) => T {
+  return (s) => {
+    try {
+      return parse(s);
+    } catch (e) {
+      throw new InvalidArgumentError(e instanceof GlassboxError ? e.detail : (e as Error).message);
+    }
+  };
+}
+
+function parsePids(s: string): number {
+  const n = Number(s);
+  if (!/^-?\d+$/.test(s.trim()) || !Number.isSafeInteger(n)) throw new GlassboxError(`invalid pids limit "${s}": a whole number`, { op: 'run', code: 'EINVAL' });
+  // docker: 0 or -1 mean no limit
+  return n <= 0 ? 0 : n;
+}
+
 export function runCommand(program: Command): void {
   program
     .command('run')
@@ -98,6 +120,9 @@ export function runCommand(program: Command): void {
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('--entrypoint <cmd>', "override the image's Entrypoint")
+    .option('-m, --memory <bytes>', 'memory limit (docker forms: 512m, 1g); the OOM killer ends the program past it', parseOrExit(parseMemory))
+    .option('--cpus <n>', 'CPU limit in cores (0.5 = half a core)', parseOrExit(parseCpus))
+    .option('--pids-limit <n>', 'most processes the container may have', parseOrExit(parsePids))
     .option('--rm', 'remove the container when it exits (glassbox removes it in any case until ps/rm exist)')
     .option('--step', 'pause before every stage')
     .option('--break <stages>', `pause before these stages (comma separated): ${stageIds().join(', ')}`)
@@ -112,7 +137,16 @@ export function runCommand(program: Command): void {
       const result = await interruptible((signal) =>
         runContainer(
           store,
-          { image, command, env: o.env, workdir: o.workdir, hostname: o.hostname, entrypoint: o.entrypoint ? [o.entrypoint] : undefined },
+          {
+            image,
+            command,
+            env: o.env,
+            workdir: o.workdir,
+            hostname: o.hostname,
+            entrypoint: o.entrypoint ? [o.entrypoint] : undefined,
+            // docker: 0 means no limit
+            limits: { memoryBytes: o.memory || undefined, cpus: o.cpus || undefined, pidsMax: o.pidsLimit || undefined },
+          },
           {
             events: stagePrinter(Boolean(o.quiet)),
             breakpoints: o.step ? 'all' : breaks.length ? new Set(breaks) : undefined,
@@ -121,6 +155,7 @@ export function runCommand(program: Command): void {
           },
         ).finally(() => input.close()),
       );
+      if (result.ctx.oomKilled) process.stderr.write(`glassbox: the kernel's OOM killer ended the program: it used more than the --memory limit (${o.memory} bytes)\n`);
       process.exitCode = result.exitCode;
     });
 }

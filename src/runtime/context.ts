@@ -3,6 +3,7 @@
 import type { EventSink } from '../events/schema.js';
 import type { ImageConfig, ImageManifest } from '../image/mediatypes.js';
 import type { ImageRecord, Store } from '../image/store.js';
+import type { Cgroup, CgroupLimits } from './cgroup/index.js';
 import type { Helper } from './helper/protocol.js';
 import type { StdioSlot } from './helper/live.js';
 
@@ -15,6 +16,8 @@ export interface RunOptions {
   env?: string[];
   workdir?: string;
   hostname?: string;
+  /** --memory, --cpus, --pids-limit */
+  limits?: CgroupLimits;
   /** Container's stdio: inherited by default. */
   stdio?: [StdioSlot, StdioSlot, StdioSlot];
 }
@@ -39,6 +42,9 @@ export interface RunContext {
   image?: { record: ImageRecord; manifest: ImageManifest; config: ImageConfig; layers: string[] };
   dirs?: ContainerDirs;
   helper?: Helper;
+  cgroup?: Cgroup;
+  /** The kernel's OOM killer ended the program (the memory limit). */
+  oomKilled?: boolean;
   /** What exec ran, for the exit line. */
   argv?: string[];
   exit?: { status?: number; signal?: number };

@@ -53,7 +53,15 @@ export const createStage: Stage = {
         { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
         { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       ],
-      linux: { namespaces: ['mount', 'uts', 'ipc', 'network', 'pid'].map((type) => ({ type })) },
+      linux: {
+        namespaces: ['mount', 'uts', 'ipc', 'network', 'cgroup', 'pid'].map((type) => ({ type })),
+        resources: {
+          memory: ctx.options.limits?.memoryBytes !== undefined ? { limit: ctx.options.limits.memoryBytes } : undefined,
+          cpu: ctx.options.limits?.cpus !== undefined ? { quota: Math.round(ctx.options.limits.cpus * 100000), period: 100000 } : undefined,
+          pids: ctx.options.limits?.pidsMax !== undefined ? { limit: ctx.options.limits.pidsMax } : undefined,
+        },
+        cgroupsPath: `glassbox/${ctx.id}`,
+      },
     };
     fs.writeFileSync(join(root, 'config.json'), JSON.stringify(spec, null, 2) + '\n');
   },

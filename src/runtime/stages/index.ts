@@ -1,7 +1,8 @@
 // The order of `glassbox run`, in one place: nothing else knows it.
 import type { Stage } from '../stage.js';
+import { cgroupStage } from './cgroup.js';
 import { createStage } from './create.js';
-import { nsIpc, nsMnt, nsNet, nsPid, nsUts } from './namespaces.js';
+import { nsCgroup, nsIpc, nsMnt, nsNet, nsPid, nsUts } from './namespaces.js';
 import { execStage, hostnameStage, runningStage } from './process.js';
 import { pullStage } from './pull.js';
 import { pivotStage, rootfsStage } from './rootfs.js';
@@ -11,10 +12,12 @@ export const STAGES: readonly Stage[] = [
   pullStage,
   createStage,
   spawnStage,
+  cgroupStage,
   nsMnt,
   nsUts,
   nsIpc,
   nsNet,
+  nsCgroup,
   nsPid,
   rootfsStage,
   pivotStage,

@@ -21,7 +21,7 @@ export const nsIpc = nsStage('ns-ipc', 'CLONE_NEWIPC', 'System V IPC and POSIX m
 export const nsNet = nsStage('ns-net', 'CLONE_NEWNET', 'network stack of its own, with only a loopback device', async (ctx) => {
   await ctx.helper!.call('loopback_up', {});
 });
-export const nsCgroup = nsStage('ns-cgroup', 'CLONE_NEWCGROUP', 'view of the cgroup tree rooted at its own cgroup');
+export const nsCgroup = nsStage('ns-cgroup', 'CLONE_NEWCGROUP', 'view of the cgroup tree, rooted at the cgroup it is in');
 
 export const nsPid: Stage = {
   id: 'ns-pid',

@@ -54,5 +54,6 @@ export const runningStage: Stage = {
     } finally {
       ctx.signal?.removeEventListener('abort', onAbort);
     }
+    if (ctx.exit.signal === 9 && ctx.cgroup) ctx.oomKilled = ((await ctx.cgroup.stats()).oomKills ?? 0) > 0;
   },
 };

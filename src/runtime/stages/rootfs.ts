@@ -2,7 +2,9 @@
 // the host never sees these mounts, and they vanish with the namespace):
 // overlayfs of the image layers and the container's upper dir, then the
 // kernel filesystems a Linux program expects, as runc's default spec mounts them.
+import { basename } from 'node:path';
 import { GlassboxError } from '../../util/errors.js';
+import { detectCgroups } from '../cgroup/index.js';
 import type { MountFlag } from '../helper/protocol.js';
 import type { RunContext } from '../context.js';
 import type { Stage } from '../stage.js';
@@ -27,10 +29,42 @@ export function overlayOptions(ctx: RunContext): string {
   return `lowerdir=${lower},upperdir=${ctx.dirs!.upper},workdir=${ctx.dirs!.work}`;
 }
 
+/**
+ * /sys/fs/cgroup as runc mounts it, read-only: inside the cgroup namespace
+ * each hierarchy's root is the container's own cgroup, so the program reads
+ * its own limits there. v2: one cgroup2 mount. v1 and hybrid: a tmpfs with
+ * one mount per hierarchy (and the cgroup2 "unified" one on a hybrid host).
+ */
+async function mountCgroups(ctx: RunContext): Promise<void> {
+  const h = ctx.helper!;
+  const base = `${ctx.dirs!.merged}/sys/fs/cgroup`;
+  const ro: MountFlag[] = [...NOSUID_NODEV_NOEXEC, 'MS_RDONLY'];
+  const layout = detectCgroups();
+  if (layout.mode === 'v2') {
+    await h.call('mount', { source: 'cgroup2', target: base, fstype: 'cgroup2', flags: ro });
+    return;
+  }
+  await h.call('mount', { source: 'tmpfs', target: base, fstype: 'tmpfs', flags: NOSUID_NODEV_NOEXEC, data: 'mode=755' });
+  const byRoot = new Map<string, string[]>();
+  for (const [controller, root] of Object.entries(layout.v1Roots)) byRoot.set(root, [...(byRoot.get(root) ?? []), controller]);
+  for (const [root, controllers] of byRoot) {
+    const target = `${base}/${basename(root)}`;
+    await h.call('mkdir', { path: target, mode: 0o755 });
+    await h.call('mount', { source: 'cgroup', target, fstype: 'cgroup', flags: ro, data: controllers.join(',') });
+  }
+  if (layout.v2Root) {
+    const target = `${base}/${basename(layout.v2Root)}`;
+    await h.call('mkdir', { path: target, mode: 0o755 });
+    await h.call('mount', { source: 'cgroup2', target, fstype: 'cgroup2', flags: ro });
+  }
+  // The tmpfs itself read-only too, once its mount points exist.
+  await h.call('mount', { target: base, flags: ['MS_REMOUNT', 'MS_BIND', 'MS_RDONLY', ...NOSUID_NODEV_NOEXEC] });
+}
+
 export const rootfsStage: Stage = {
   id: 'rootfs',
   title: 'Build the root filesystem',
-  describe: (ctx) => `make mounts private, mount overlay (${ctx.image?.layers.length ?? '?'} layers + upper) on merged/, then /proc, /sys, /dev, /dev/pts, /dev/shm, /dev/mqueue`,
+  describe: (ctx) => `make mounts private, mount overlay (${ctx.image?.layers.length ?? '?'} layers + upper) on merged/, then /proc, /sys, /sys/fs/cgroup, /dev, /dev/pts, /dev/shm, /dev/mqueue`,
   async run(ctx) {
     const h = ctx.helper!;
     const m = ctx.dirs!.merged;
@@ -47,6 +81,7 @@ export const rootfsStage: Stage = {
     await h.call('mount', { source: 'proc', target: `${m}/proc`, fstype: 'proc', flags: NOSUID_NODEV_NOEXEC });
     await dir('/sys', 0o555);
     await h.call('mount', { source: 'sysfs', target: `${m}/sys`, fstype: 'sysfs', flags: [...NOSUID_NODEV_NOEXEC, 'MS_RDONLY'] });
+    await mountCgroups(ctx);
     await dir('/dev');
     await h.call('mount', { source: 'tmpfs', target: `${m}/dev`, fstype: 'tmpfs', flags: ['MS_NOSUID', 'MS_STRICTATIME'], data: 'mode=755,size=65536k' });
     for (const [name, major, minor] of DEVICES) {

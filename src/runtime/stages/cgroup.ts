@@ -1,0 +1,33 @@
+// The container's cgroup: created with its limits and joined by the helper
+// (and so by everything it forks), before the namespaces are made. Then a
+// cgroup namespace, so the container sees its own cgroup as the root.
+import { createCgroup } from '../cgroup/index.js';
+import type { RunContext } from '../context.js';
+import type { Stage } from '../stage.js';
+
+function limitsText(ctx: RunContext): string {
+  const l = ctx.options.limits ?? {};
+  const parts = [
+    l.memoryBytes !== undefined ? `memory ${l.memoryBytes} bytes` : undefined,
+    l.cpus !== undefined ? `${l.cpus} CPUs` : undefined,
+    l.pidsMax !== undefined ? `${l.pidsMax} processes` : undefined,
+  ].filter(Boolean);
+  return parts.length ? parts.join(', ') : 'no limits (accounting only)';
+}
+
+export const cgroupStage: Stage = {
+  id: 'cgroup',
+  title: 'Create the cgroup and join it',
+  describe: (ctx) => `create glassbox/${ctx.id.slice(0, 12)}… in every cgroup hierarchy, write ${limitsText(ctx)}, and move the helper in`,
+  async run(ctx) {
+    ctx.cgroup = await createCgroup(ctx.id, ctx.options.limits ?? {});
+    await ctx.cgroup.join(ctx.helper!.pid);
+  },
+  async undo(ctx) {
+    // The helper first, so it reaps init: killing both at once through the
+    // cgroup would orphan init for a moment, and a PID 1 that does not reap
+    // would keep it as a zombie.
+    await ctx.helper?.stop();
+    await ctx.cgroup?.destroy();
+  },
+};
