@@ -91,8 +91,9 @@ t.test('the root is the overlay of the image, and no host mount is visible', asy
   t.same(mounts[0]!.point, '/');
   t.equal(mounts[0]!.type, 'overlay', 'the root is overlayfs');
   t.match(mounts[0]!.super, `lowerdir=${path.join(root, 'layers/sha256')}`);
+  // Below /proc and /sys: the masked and read-only paths, and /sys/fs/cgroup.
   t.same(
-    mounts.map((m) => m.point).filter((p) => !p.startsWith('/sys/fs/cgroup')).sort(),
+    mounts.map((m) => m.point).filter((p) => !/^\/(proc|sys)\/./.test(p)).sort(),
     ['/', '/dev', '/dev/mqueue', '/dev/pts', '/dev/shm', '/proc', '/sys'].sort(),
     'exactly the mounts of the default spec, none of the host',
   );
@@ -202,5 +203,30 @@ t.test('cgroup limits: visible inside, enforced, and reported', async (t) => {
   t.equal(bad.status, 1);
   t.match(bad.stderr, /^glassbox: option '-m, --memory <bytes>' argument '12q' is invalid/);
   t.equal(bad.stderr.trim().split('\n').length, 1);
+  assertNothingLeft(t);
+});
+
+t.test("the program runs with docker's default capabilities, masked and read-only /proc paths, and the user asked for", async (t) => {
+  const r = run(['busybox', 'sh', '-c', 'grep -E "^Cap(Eff|Prm|Bnd|Inh|Amb)|NoNewPrivs" /proc/self/status; id']);
+  t.equal(r.status, 0, r.stderr);
+  const status = Object.fromEntries([...r.stdout.matchAll(/^(\w+):\s+(\S+)$/gm)].map((m) => [m[1], m[2]]));
+  t.equal(status.CapEff, '00000000a80425fb', "effective: docker's default set");
+  t.equal(status.CapBnd, '00000000a80425fb', 'bounding: the rest dropped for good');
+  t.equal(status.CapInh, '0000000000000000');
+  t.equal(status.CapAmb, '0000000000000000');
+  t.equal(status.NoNewPrivs, '0', "no_new_privs off, docker's default");
+  t.match(r.stdout, /^uid=0\(root\) gid=0\(root\)/m);
+  const proc = run(['busybox', 'sh', '-c', 'wc -c < /proc/timer_list; echo x > /proc/sys/kernel/hostname; ls /sys/firmware | wc -l']);
+  t.same(proc.stdout.trim().split('\n'), ['0', '0'], '/proc/timer_list reads as /dev/null, /sys/firmware is empty');
+  t.match(proc.stderr, /proc\/sys\/kernel\/hostname: Read-only file system/);
+  const nobody = run(['-u', 'nobody', 'busybox', 'sh', '-c', 'id; grep CapEff /proc/self/status; echo HOME=$HOME']);
+  t.match(nobody.stdout, /^uid=65534\(nobody\) gid=65534\(nobody\)/m, '-u by name, from the image /etc/passwd');
+  t.match(nobody.stdout, /CapEff:\s+0000000000000000/, 'a user other than root has no effective capabilities');
+  const numeric = run(['-u', '1234:5678', '--security-opt', 'no-new-privileges', 'busybox', 'sh', '-c', 'id; grep NoNewPrivs /proc/self/status']);
+  t.match(numeric.stdout, /uid=1234 gid=5678/);
+  t.match(numeric.stdout, /NoNewPrivs:\s+1/);
+  const missing = run(['-u', 'nosuchuser', 'busybox', 'id']);
+  t.equal(missing.status, 1);
+  t.equal(missing.stderr, 'glassbox: security: unable to find user nosuchuser: no matching entries in passwd file\n');
   assertNothingLeft(t);
 });

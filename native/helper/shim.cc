@@ -23,6 +23,7 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -79,6 +80,8 @@ struct SysError {
   int err;
   std::string syscall;
   std::string path;
+  /** Replaces strerror(err) when the kernel's words would not say it. */
+  std::string message = "";
 };
 
 [[noreturn]] void Fail(const std::string& syscall, const std::string& path = "") {
@@ -203,6 +206,149 @@ void ForkInit(const json& msg) {
   _exit(0);
 }
 
+// ---- users and capabilities ----
+
+// "name", "uid", "name:group", "uid:gid", resolved in the container's own
+// /etc/passwd and /etc/group (after pivot_root), as docker does.
+void ResolveUser(const std::string& spec, json& out) {
+  std::string user = spec, group;
+  auto colon = spec.find(':');
+  if (colon != std::string::npos) {
+    user = spec.substr(0, colon);
+    group = spec.substr(colon + 1);
+  }
+  auto numeric = [](const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; };
+  long uid = -1, gid = -1;
+  std::string home = "/", name = user;
+  FILE* pw = fopen("/etc/passwd", "re");
+  if (pw) {
+    char line[1024];
+    while (fgets(line, sizeof line, pw)) {
+      std::vector<std::string> f;
+      std::string l(line);
+      if (!l.empty() && l.back() == '\n') l.pop_back();
+      size_t p = 0;
+      for (;;) {
+        size_t q = l.find(':', p);
+        f.push_back(l.substr(p, q == std::string::npos ? std::string::npos : q - p));
+        if (q == std::string::npos) break;
+        p = q + 1;
+      }
+      if (f.size() < 6) continue;
+      if (f[0] == user || (numeric(user) && f[2] == user)) {
+        uid = std::stol(f[2]);
+        gid = std::stol(f[3]);
+        home = f[5];
+        name = f[0];
+        break;
+      }
+    }
+    fclose(pw);
+  }
+  if (uid < 0) {
+    if (!numeric(user)) {
+      errno = ENOENT;
+      throw SysError{ENOENT, "", "", "unable to find user " + user + ": no matching entries in passwd file"};
+    }
+    uid = std::stol(user);
+    gid = 0;
+  }
+  std::vector<gid_t> groups;
+  if (!group.empty()) {
+    if (numeric(group)) {
+      gid = std::stol(group);
+    } else {
+      gid = -1;
+    }
+  }
+  FILE* gr = fopen("/etc/group", "re");
+  if (gr) {
+    char line[4096];
+    while (fgets(line, sizeof line, gr)) {
+      std::string l(line);
+      if (!l.empty() && l.back() == '\n') l.pop_back();
+      std::vector<std::string> f;
+      size_t p = 0;
+      for (;;) {
+        size_t q = l.find(':', p);
+        f.push_back(l.substr(p, q == std::string::npos ? std::string::npos : q - p));
+        if (q == std::string::npos) break;
+        p = q + 1;
+      }
+      if (f.size() < 4) continue;
+      if (!group.empty() && !numeric(group) && f[0] == group) gid = std::stol(f[2]);
+      // Supplementary groups: those that list the user by name.
+      size_t p2 = 0;
+      const std::string& members = f[3];
+      while (p2 <= members.size() && !members.empty()) {
+        size_t q = members.find(',', p2);
+        if (members.substr(p2, q == std::string::npos ? std::string::npos : q - p2) == name) groups.push_back(std::stol(f[2]));
+        if (q == std::string::npos) break;
+        p2 = q + 1;
+      }
+    }
+    fclose(gr);
+  }
+  if (gid < 0) throw SysError{ENOENT, "", "", "unable to find group " + group + ": no matching entries in group file"};
+  out["uid"] = uid;
+  out["gid"] = gid;
+  out["groups"] = groups;
+  out["home"] = home;
+}
+
+struct CapHeader {
+  uint32_t version;
+  int pid;
+};
+struct CapData {
+  uint32_t effective, permitted, inheritable;
+};
+
+const char* kCapNames[] = {"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+                           "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+                           "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
+                           "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
+                           "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+                           "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
+                           "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+                           "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"};
+
+// Keep only the named capabilities: drop the rest from the bounding set (so
+// no exec can regain them), clear the ambient set, then set effective and
+// permitted; inheritable stays empty, as docker has it since CVE-2022-24769.
+void Capabilities(const std::vector<std::string>& keep, json& out) {
+  uint64_t mask = 0;
+  for (const auto& k : keep) {
+    bool found = false;
+    for (size_t i = 0; i < sizeof kCapNames / sizeof *kCapNames; i++)
+      if (k == kCapNames[i]) {
+        mask |= 1ULL << i;
+        found = true;
+      }
+    if (!found) throw std::runtime_error("unknown capability " + k);
+  }
+  int last = 0;
+  FILE* f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+  if (f) {
+    if (fscanf(f, "%d", &last) != 1) last = 40;
+    fclose(f);
+  } else {
+    last = 40;
+  }
+  for (int c = 0; c <= last; c++) {
+    if (mask & (1ULL << c)) continue;
+    if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno != EINVAL) Fail("prctl", "PR_CAPBSET_DROP");
+  }
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) Fail("prctl", "PR_CAP_AMBIENT_CLEAR_ALL");
+  CapHeader hdr{0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+  CapData data[2] = {{static_cast<uint32_t>(mask), static_cast<uint32_t>(mask), 0},
+                     {static_cast<uint32_t>(mask >> 32), static_cast<uint32_t>(mask >> 32), 0}};
+  if (syscall(SYS_capset, &hdr, data) != 0) Fail("capset");
+  char hex[17];
+  snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(mask));
+  out["effective"] = hex;
+}
+
 // ---- the command table ----
 
 json Handle(const json& msg) {
@@ -267,6 +413,41 @@ json Handle(const json& msg) {
       Fail("ioctl", "SIOCSIFFLAGS lo");
     }
     close(fd);
+  } else if (cmd == "mask") {
+    // runc's masked paths: a file is covered by /dev/null, a directory by an
+    // empty read-only tmpfs. A path the kernel does not have is fine.
+    std::string path = Str(msg, "path");
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) {
+      if (errno != ENOENT) Fail("stat", path);
+      out["skipped"] = true;
+    } else if (S_ISDIR(st.st_mode)) {
+      if (mount("tmpfs", path.c_str(), "tmpfs", MS_RDONLY, nullptr) != 0) Fail("mount", path);
+    } else if (mount("/dev/null", path.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+      Fail("mount", path);
+    }
+  } else if (cmd == "readonly") {
+    // A bind mount of the path on itself, then remounted read-only.
+    std::string path = Str(msg, "path");
+    if (mount(path.c_str(), path.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+      if (errno != ENOENT) Fail("mount", path);
+      out["skipped"] = true;
+    } else if (mount(path.c_str(), path.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+      Fail("mount", path + " (remount read-only)");
+    }
+  } else if (cmd == "no_new_privs") {
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fail("prctl", "PR_SET_NO_NEW_PRIVS");
+  } else if (cmd == "user") {
+    // Groups first, then the group, then the user: after setuid there is no
+    // privilege left to change the others.
+    std::vector<gid_t> groups = msg.value("groups", std::vector<gid_t>{});
+    if (setgroups(groups.size(), groups.data()) != 0) Fail("setgroups");
+    if (setgid(msg.at("gid").get<gid_t>()) != 0) Fail("setgid");
+    if (setuid(msg.at("uid").get<uid_t>()) != 0) Fail("setuid");
+  } else if (cmd == "resolve_user") {
+    ResolveUser(Str(msg, "spec"), out);
+  } else if (cmd == "capabilities") {
+    Capabilities(msg.at("keep").get<std::vector<std::string>>(), out);
   } else if (cmd == "chdir") {
     std::string path = Str(msg, "path");
     if (chdir(path.c_str()) != 0) Fail("chdir", path);
@@ -304,7 +485,7 @@ int main() {
     } catch (const SysError& e) {
       const char* name = strerrorname_np(e.err);
       Send({{"id", id}, {"ok", false}, {"errno", name ? name : "EUNKNOWN"}, {"syscall", e.syscall}, {"path", e.path},
-            {"message", strerror(e.err)}});
+            {"message", e.message.empty() ? strerror(e.err) : e.message}});
     } catch (const std::exception& e) {
       Send({{"id", id}, {"ok", false}, {"errno", "EPROTO"}, {"syscall", ""}, {"path", ""}, {"message", e.what()}});
     }

@@ -21,6 +21,8 @@ interface RunFlags {
   step?: boolean;
   break?: string;
   quiet?: boolean;
+  user?: string;
+  securityOpt?: string[];
   memory?: number;
   cpus?: number;
   pidsLimit?: number;
@@ -110,6 +112,15 @@ function parsePids(s: string): number {
   return n <= 0 ? 0 : n;
 }
 
+function securityOpts(opts: string[] = []): { noNewPrivileges: boolean } {
+  let noNewPrivileges = false;
+  for (const o of opts) {
+    if (o === 'no-new-privileges' || o === 'no-new-privileges:true' || o === 'no-new-privileges=true') noNewPrivileges = true;
+    else throw new GlassboxError(`unsupported --security-opt "${o}": glassbox knows no-new-privileges`, { op: 'run', code: 'EINVAL' });
+  }
+  return { noNewPrivileges };
+}
+
 export function runCommand(program: Command): void {
   program
     .command('run')
@@ -119,6 +130,8 @@ export function runCommand(program: Command): void {
     .option('--hostname <name>', 'container hostname (default: the short container ID)')
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user[:group]>', 'user to run as, by name or number (default: the image User, or root)')
+    .option('--security-opt <opt>', 'no-new-privileges (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--entrypoint <cmd>', "override the image's Entrypoint")
     .option('-m, --memory <bytes>', 'memory limit (docker forms: 512m, 1g); the OOM killer ends the program past it', parseOrExit(parseMemory))
     .option('--cpus <n>', 'CPU limit in cores (0.5 = half a core)', parseOrExit(parseCpus))
@@ -143,6 +156,8 @@ export function runCommand(program: Command): void {
             env: o.env,
             workdir: o.workdir,
             hostname: o.hostname,
+            user: o.user,
+            noNewPrivileges: securityOpts(o.securityOpt).noNewPrivileges,
             entrypoint: o.entrypoint ? [o.entrypoint] : undefined,
             // docker: 0 means no limit
             limits: { memoryBytes: o.memory || undefined, cpus: o.cpus || undefined, pidsMax: o.pidsLimit || undefined },

@@ -16,6 +16,10 @@ export interface RunOptions {
   env?: string[];
   workdir?: string;
   hostname?: string;
+  /** "user[:group]", names or numbers, as docker's -u. */
+  user?: string;
+  /** --security-opt no-new-privileges */
+  noNewPrivileges?: boolean;
   /** --memory, --cpus, --pids-limit */
   limits?: CgroupLimits;
   /** Container's stdio: inherited by default. */
@@ -45,6 +49,8 @@ export interface RunContext {
   cgroup?: Cgroup;
   /** The kernel's OOM killer ended the program (the memory limit). */
   oomKilled?: boolean;
+  /** Who the program runs as. */
+  user?: { uid: number; gid: number; groups: number[]; home: string };
   /** What exec ran, for the exit line. */
   argv?: string[];
   exit?: { status?: number; signal?: number };

@@ -165,7 +165,9 @@ export class LiveHelper implements Helper {
     }
     const e = msg as unknown as ErrorReply;
     const where = e.path ? ` ${e.path}` : '';
-    p.reject(new GlassboxError(`${e.syscall || p.cmd}${where}: ${e.message}`, { op: 'helper', code: e.errno }));
+    // crun's form, "mount /proc: Operation not permitted"; a message of its own stands alone.
+    const text = e.syscall ? `${e.syscall}${where}: ${e.message}` : e.message;
+    p.reject(new GlassboxError(text, { op: 'helper', code: e.errno }));
   }
 }
 

@@ -34,6 +34,17 @@ export interface Commands {
   symlink: [{ target: string; path: string }, Record<string, never>];
   pivot_root: [{ root: string }, Record<string, never>];
   chdir: [{ path: string }, Record<string, never>];
+  /** Hide a path: /dev/null over a file, an empty read-only tmpfs over a directory. */
+  mask: [{ path: string }, { skipped?: boolean }];
+  /** Bind a path on itself, read-only. */
+  readonly: [{ path: string }, { skipped?: boolean }];
+  no_new_privs: [Record<string, never>, Record<string, never>];
+  /** Resolve "user[:group]" in the container's /etc/passwd and /etc/group. */
+  resolve_user: [{ spec: string }, { uid: number; gid: number; groups: number[]; home: string }];
+  /** setgroups, setgid, setuid. */
+  user: [{ uid: number; gid: number; groups: number[] }, Record<string, never>];
+  /** Keep only these capabilities (bounding, effective, permitted); the rest are dropped for good. */
+  capabilities: [{ keep: string[] }, { effective: string }];
   /** Bring up "lo" in the shim's network namespace. */
   loopback_up: [Record<string, never>, Record<string, never>];
   /** Fork PID 1 of the new PID namespace; it answers from now on. */

@@ -6,6 +6,7 @@ import { nsCgroup, nsIpc, nsMnt, nsNet, nsPid, nsUts } from './namespaces.js';
 import { execStage, hostnameStage, runningStage } from './process.js';
 import { pullStage } from './pull.js';
 import { pivotStage, rootfsStage } from './rootfs.js';
+import { securityStage } from './security.js';
 import { spawnStage } from './spawn.js';
 
 export const STAGES: readonly Stage[] = [
@@ -22,6 +23,7 @@ export const STAGES: readonly Stage[] = [
   rootfsStage,
   pivotStage,
   hostnameStage,
+  securityStage,
   execStage,
   runningStage,
 ];

@@ -22,6 +22,8 @@ export const execStage: Stage = {
   describe: (ctx) => `execve(${JSON.stringify(processSpec(ctx).args)}): PID 1 becomes the program`,
   async run(ctx) {
     const p = processSpec(ctx);
+    // docker sets HOME from the user's passwd entry when the image does not.
+    if (ctx.user && !p.env.some((e) => e.startsWith('HOME='))) p.env.push(`HOME=${ctx.user.home}`);
     if (p.args.length === 0) throw new GlassboxError('no command specified: the image has no Cmd or Entrypoint, and none was given', { op: 'exec', code: 'EINVAL' });
     ctx.argv = p.args;
     try {

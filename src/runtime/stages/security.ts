@@ -1,0 +1,60 @@
+// What stands between the container's root and the host's: runc's masked
+// and read-only paths, docker's default capabilities (the rest dropped from
+// the bounding set, so no exec regains them), the image's user.
+import type { Stage } from '../stage.js';
+
+/** Docker's default capability set (moby oci/caps/defaults.go). */
+export const DOCKER_DEFAULT_CAPS = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FSETID',
+  'CAP_FOWNER',
+  'CAP_MKNOD',
+  'CAP_NET_RAW',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETFCAP',
+  'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT',
+  'CAP_KILL',
+  'CAP_AUDIT_WRITE',
+];
+
+/** Kernel files that tell about or act on the host: hidden (runc's and docker's default spec). */
+export const MASKED_PATHS = [
+  '/proc/asound',
+  '/proc/acpi',
+  '/proc/interrupts',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
+];
+
+/** Kernel files a container may read but must not write. */
+export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+export const securityStage: Stage = {
+  id: 'security',
+  title: 'Drop privileges',
+  describe: (ctx) =>
+    `mask ${MASKED_PATHS.length} paths, make ${READONLY_PATHS.length} read-only, keep ${DOCKER_DEFAULT_CAPS.length} capabilities, run as ${ctx.options.user ?? (ctx.image?.config.config?.User || 'root')}`,
+  async run(ctx) {
+    const h = ctx.helper!;
+    for (const path of MASKED_PATHS) await h.call('mask', { path });
+    for (const path of READONLY_PATHS) await h.call('readonly', { path });
+    const spec = ctx.options.user ?? ctx.image!.config.config?.User ?? '';
+    const user = spec ? await h.call('resolve_user', { spec }) : { uid: 0, gid: 0, groups: [] as number[], home: '/root' };
+    ctx.user = user;
+    if (ctx.options.noNewPrivileges) await h.call('no_new_privs', {});
+    await h.call('capabilities', { keep: DOCKER_DEFAULT_CAPS });
+    // After the capabilities: a user other than root loses them at setuid, as with docker.
+    await h.call('user', { uid: user.uid, gid: user.gid, groups: user.groups });
+  },
+};
