@@ -230,3 +230,17 @@ t.test("the program runs with docker's default capabilities, masked and read-onl
   t.equal(missing.stderr, 'glassbox: security: unable to find user nosuchuser: no matching entries in passwd file\n');
   assertNothingLeft(t);
 });
+
+t.test('with no image, run builds and runs the built-in demo, no registry needed', async (t) => {
+  const r = spawnSync(process.execPath, [bin(), '--root', root, 'run', '-q'], { encoding: 'utf8', timeout: 60_000 });
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /^glassbox-demo: what a process sees from inside its container/);
+  t.match(r.stdout, /pid\s+1\s/, 'the demo is PID 1');
+  t.match(r.stdout, /CapEff\s+00000000a80425fb/);
+  t.match(r.stdout, /root\s+overlay on \/ from overlay/);
+  t.match(r.stdout, /lo\s+UP/, 'loopback is up');
+  const ns = spawnSync(process.execPath, [bin(), '--root', root, 'run', '-q', 'glassbox/demo', 'ns'], { encoding: 'utf8' });
+  t.match(ns.stdout, /^\[ns\]/m, 'the demo takes a section as its command');
+  t.notMatch(ns.stdout, /^\[ps\]/m);
+  assertNothingLeft(t);
+});

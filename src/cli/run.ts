@@ -4,6 +4,7 @@ import { createInterface, type Interface } from 'node:readline';
 import chalk from 'chalk';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { GlassboxEvent } from '../events/schema.js';
+import { ensureDemoImage } from '../image/demo.js';
 import { parseCpus, parseMemory } from '../runtime/cgroup/index.js';
 import { runContainer } from '../runtime/engine.js';
 import type { RunContext } from '../runtime/context.js';
@@ -125,7 +126,7 @@ export function runCommand(program: Command): void {
   program
     .command('run')
     .description('run a command in a new container, one visible stage at a time')
-    .argument('<image>', 'image reference, ID or digest (pulled if missing)')
+    .argument('[image]', 'image reference, ID or digest (pulled if missing); without one, the built-in demo')
     .argument('[command...]', 'command and arguments (default: the image Cmd)')
     .option('--hostname <name>', 'container hostname (default: the short container ID)')
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
@@ -141,11 +142,13 @@ export function runCommand(program: Command): void {
     .option('--break <stages>', `pause before these stages (comma separated): ${stageIds().join(', ')}`)
     .option('-q, --quiet', 'no stage lines')
     .passThroughOptions()
-    .action(async (image: string, command: string[], o: RunFlags, cmd: Command) => {
+    .action(async (image: string | undefined, command: string[], o: RunFlags, cmd: Command) => {
       const ids = new Set(stageIds());
       const breaks = o.break ? o.break.split(',').map((s) => s.trim()).filter(Boolean) : [];
       for (const b of breaks) if (!ids.has(b)) throw new GlassboxError(`unknown stage "${b}"; stages: ${[...ids].join(', ')}`, { op: 'run', code: 'EINVAL' });
       const store = await openStore(cmd);
+      // No image: the demo, built here from native/demo, so this works with no registry at all.
+      if (!image) image = (await ensureDemoImage(store)).name;
       const input = new PauseInput();
       const result = await interruptible((signal) =>
         runContainer(
