@@ -7,6 +7,7 @@ import type { GlassboxEvent } from '../events/schema.js';
 import { ensureDemoImage } from '../image/demo.js';
 import { parseCpus, parseMemory } from '../runtime/cgroup/index.js';
 import { runContainer } from '../runtime/engine.js';
+import { gc } from '../runtime/gc.js';
 import type { RunContext } from '../runtime/context.js';
 import type { Stage } from '../runtime/stage.js';
 import { stageIds } from '../runtime/stages/index.js';
@@ -123,6 +124,16 @@ function securityOpts(opts: string[] = []): { noNewPrivileges: boolean } {
 }
 
 export function runCommand(program: Command): void {
+  program
+    .command('gc')
+    .description('remove what a killed glassbox left behind: container directories, cgroups')
+    .action(async (_o: unknown, cmd: Command) => {
+      const store = await openStore(cmd);
+      const r = await gc(store);
+      for (const id of r.containers) process.stdout.write(`Removed container ${id.slice(0, 12)}\n`);
+      for (const p of r.cgroups) process.stdout.write(`Removed cgroup ${p}\n`);
+    });
+
   program
     .command('run')
     .description('run a command in a new container, one visible stage at a time')

@@ -6,6 +6,7 @@ import { dropEvents } from '../events/schema.js';
 import type { Store } from '../image/store.js';
 import { GlassboxError } from '../util/errors.js';
 import type { RunContext, RunOptions } from './context.js';
+import { gc } from './gc.js';
 import type { Stage } from './stage.js';
 import { STAGES } from './stages/index.js';
 
@@ -30,6 +31,8 @@ export async function runContainer(store: Store, options: RunOptions, eo: Engine
   const ctx: RunContext = { store, options, events, id: '', signal: eo.signal };
   const stageEvent = (stage: string, phase: StageEvent['phase'], error?: string) => events({ kind: 'stage', t: Date.now(), stage, phase, error });
   let breakpoints = eo.breakpoints;
+  // What a killed glassbox left: removed before anything new is made.
+  await gc(store);
   const done: Stage[] = [];
   try {
     for (const stage of STAGES) {

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { RunContext } from '../context.js';
+import { writeOwner } from '../gc.js';
 import type { Stage } from '../stage.js';
 
 /** The process the container runs: image config merged with the flags, as docker merges them. */
@@ -35,6 +36,8 @@ export const createStage: Stage = {
     fs.mkdirSync(join(ctx.store.root, 'containers'), { recursive: true, mode: 0o700 });
     fs.mkdirSync(root, { mode: 0o700 });
     ctx.dirs = dirs;
+    // First: who owns this directory, so gc can tell a live container from a leftover.
+    writeOwner(root);
     for (const d of [dirs.upper, dirs.work, dirs.merged]) fs.mkdirSync(d, { mode: 0o755 });
     const img = ctx.image!;
     // What the store must keep while this container exists.
