@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { describe, GlassboxError } from '../util/errors.js';
 import { packageVersion } from '../util/paths.js';
 import { imageCommands } from './images.js';
+import { containerCommands } from './containers.js';
 import { runCommand } from './run.js';
 
 export interface GlobalOptions {
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (s, write) => write(`glassbox: ${s.replace(/^error: /, '').trim()}\n`) });
   imageCommands(program);
   runCommand(program);
+  containerCommands(program);
   return program;
 }
 

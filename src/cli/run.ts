@@ -85,9 +85,14 @@ class PauseInput {
 
 /** Plain-mode pause: a line on stdin continues, "c" (or the end of input) runs to the end, terminal or not. */
 function pauser(input: PauseInput) {
-  return async (stage: Stage, ctx: RunContext, signal?: AbortSignal): Promise<'step' | 'continue'> => {
-    process.stderr.write(`${chalk.yellow('paused')} before ${chalk.bold(stage.id)}: ${stage.describe(ctx)}\n  Enter: next stage, c then Enter: run to the end > `);
-    const line = await input.next(signal);
+  return async (stage: Stage, ctx: RunContext, signal?: AbortSignal, resumed?: Promise<unknown>): Promise<'step' | 'continue'> => {
+    const id = ctx.id ? ` (glassbox inspect|shell|resume ${ctx.id.slice(0, 12)})` : '';
+    process.stderr.write(`${chalk.yellow('paused')} before ${chalk.bold(stage.id)}: ${stage.describe(ctx)}${id}\n  Enter: next stage, c then Enter: run to the end > `);
+    const outside = resumed?.then(() => {
+      process.stderr.write('resumed from another terminal\n');
+      return '';
+    });
+    const line = await Promise.race([input.next(signal), ...(outside ? [outside] : [])]);
     if (line === undefined || line.trim() === 'c') {
       input.close();
       return 'continue';

@@ -62,7 +62,26 @@ export interface HostEvent {
   detail: HostDetail;
 }
 
-export type GlassboxEvent = HeaderEvent | StageEvent | HostEvent;
+/** What is observable of the container at a pause (runtime/snapshot.ts takes it). */
+export interface Snapshot {
+  id: string;
+  stage: string;
+  /** The process looked at: init once it exists, else the helper. */
+  pid?: number;
+  namespaces: { type: string; host: string; container: string; changed: boolean }[];
+  mountinfo: string[];
+  cgroup: { path: string; written: string; now?: string; why: string }[];
+  interfaces: string[];
+  processes: { pid: number; comm: string }[];
+}
+
+export interface SnapshotEvent {
+  kind: 'snapshot';
+  t: number;
+  snapshot: Snapshot;
+}
+
+export type GlassboxEvent = HeaderEvent | StageEvent | HostEvent | SnapshotEvent;
 
 export type EventSink = (e: GlassboxEvent) => void;
 

@@ -6,7 +6,9 @@ import { dropEvents } from '../events/schema.js';
 import type { Store } from '../image/store.js';
 import { GlassboxError } from '../util/errors.js';
 import type { RunContext, RunOptions } from './context.js';
+import { serveControl } from './control.js';
 import { gc } from './gc.js';
+import { takeSnapshot } from './snapshot.js';
 import type { Stage } from './stage.js';
 import { STAGES } from './stages/index.js';
 
@@ -15,7 +17,8 @@ export interface EngineOptions {
   /** Stage ids to pause before; 'all' pauses before every one (--step). */
   breakpoints?: Set<string> | 'all';
   /** Called at a pause; resolves 'step' to keep pausing, 'continue' to run to the end. */
-  onPause?: (stage: Stage, ctx: RunContext, signal?: AbortSignal) => Promise<'step' | 'continue'>;
+  /** `resumed` settles when another terminal resumes the pause (glassbox resume): stop waiting then. */
+  onPause?: (stage: Stage, ctx: RunContext, signal?: AbortSignal, resumed?: Promise<unknown>) => Promise<'step' | 'continue'>;
   /** Ctrl-C before the program runs: stop and undo. */
   signal?: AbortSignal;
 }
@@ -34,12 +37,33 @@ export async function runContainer(store: Store, options: RunOptions, eo: Engine
   // What a killed glassbox left: removed before anything new is made.
   await gc(store);
   const done: Stage[] = [];
+  let current = STAGES[0]!.id;
+  let resumeFromOutside: (() => void) | undefined;
+  let control: { close(): Promise<void> } | undefined;
   try {
     for (const stage of STAGES) {
+      current = stage.id;
       if (eo.signal?.aborted) throw new GlassboxError('interrupted', { op: stage.id, code: 'EINTR' });
+      // Once the container has an id, another terminal can look at it and resume it.
+      if (ctx.id && !control) {
+        control = await serveControl(store.root, ctx.id, {
+          snapshot: () => takeSnapshot(ctx, current),
+          resume: () => {
+            const r = resumeFromOutside;
+            resumeFromOutside = undefined;
+            r?.();
+            return r !== undefined;
+          },
+          status: () => ({ id: ctx.id, stage: current, paused: resumeFromOutside !== undefined, pid: ctx.helper?.initPid ?? ctx.helper?.pid }),
+        });
+      }
       if (breakpoints && (breakpoints === 'all' || breakpoints.has(stage.id)) && eo.onPause) {
         stageEvent(stage.id, 'paused');
-        if ((await eo.onPause(stage, ctx, eo.signal)) === 'continue') breakpoints = undefined;
+        if (ctx.id) events({ kind: 'snapshot', t: Date.now(), snapshot: await takeSnapshot(ctx, stage.id) });
+        const fromOutside = new Promise<'step'>((r) => (resumeFromOutside = () => r('step')));
+        const answer = await Promise.race([eo.onPause(stage, ctx, eo.signal, fromOutside), fromOutside]);
+        resumeFromOutside = undefined;
+        if (answer === 'continue') breakpoints = undefined;
         if (eo.signal?.aborted) throw new GlassboxError('interrupted', { op: stage.id, code: 'EINTR' });
         stageEvent(stage.id, 'resumed');
       }
@@ -57,6 +81,7 @@ export async function runContainer(store: Store, options: RunOptions, eo: Engine
       done.push(stage);
     }
   } finally {
+    await control?.close();
     // Every undo runs even if one fails: each takes away its own piece.
     let undoError: unknown;
     for (const stage of done.reverse()) {
