@@ -168,8 +168,8 @@ t.test('--step pauses before every stage and goes on with each line of input', a
   assertNothingLeft(t);
 });
 
-t.test('Ctrl-C at a pause undoes every completed stage', async (t) => {
-  for (const stage of ['ns-pid', 'rootfs', 'exec']) {
+t.test('Ctrl-C at a pause undoes every completed stage, at every stage', async (t) => {
+  for (const stage of stageIds()) {
     const child = spawn(process.execPath, [bin(), '--root', root, 'run', '--break', stage, 'busybox', 'true'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
@@ -242,5 +242,17 @@ t.test('with no image, run builds and runs the built-in demo, no registry needed
   const ns = spawnSync(process.execPath, [bin(), '--root', root, 'run', '-q', 'glassbox/demo', 'ns'], { encoding: 'utf8' });
   t.match(ns.stdout, /^\[ns\]/m, 'the demo takes a section as its command');
   t.notMatch(ns.stdout, /^\[ps\]/m);
+  assertNothingLeft(t);
+});
+
+t.test('--network host keeps the host network; the default has only loopback', async (t) => {
+  const hostNet = fs.readlinkSync('/proc/self/ns/net');
+  const host = run(['--network', 'host', 'busybox', 'readlink', '/proc/self/ns/net']);
+  t.equal(host.stdout.trim(), hostNet);
+  const none = run(['busybox', 'readlink', '/proc/self/ns/net']);
+  t.not(none.stdout.trim(), hostNet);
+  const bad = run(['--network', 'bridge', 'busybox', 'true']);
+  t.equal(bad.status, 1);
+  t.match(bad.stderr, /^glassbox: option '--network <mode>' argument 'bridge' is invalid/);
   assertNothingLeft(t);
 });

@@ -2,7 +2,7 @@
 // program's own output on stdout, and its exit code as glassbox's.
 import { createInterface, type Interface } from 'node:readline';
 import chalk from 'chalk';
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { GlassboxEvent } from '../events/schema.js';
 import { ensureDemoImage } from '../image/demo.js';
 import { parseCpus, parseMemory } from '../runtime/cgroup/index.js';
@@ -25,6 +25,7 @@ interface RunFlags {
   quiet?: boolean;
   user?: string;
   securityOpt?: string[];
+  network: 'none' | 'host';
   memory?: number;
   cpus?: number;
   pidsLimit?: number;
@@ -150,6 +151,7 @@ export function runCommand(program: Command): void {
     .option('-u, --user <user[:group]>', 'user to run as, by name or number (default: the image User, or root)')
     .option('--security-opt <opt>', 'no-new-privileges (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--entrypoint <cmd>', "override the image's Entrypoint")
+    .addOption(new Option('--network <mode>', 'none: only loopback, in a namespace of its own; host: the host network').choices(['none', 'host']).default('none'))
     .option('-m, --memory <bytes>', 'memory limit (docker forms: 512m, 1g); the OOM killer ends the program past it', parseOrExit(parseMemory))
     .option('--cpus <n>', 'CPU limit in cores (0.5 = half a core)', parseOrExit(parseCpus))
     .option('--pids-limit <n>', 'most processes the container may have', parseOrExit(parsePids))
@@ -176,6 +178,7 @@ export function runCommand(program: Command): void {
             workdir: o.workdir,
             hostname: o.hostname,
             user: o.user,
+            network: o.network,
             noNewPrivileges: securityOpts(o.securityOpt).noNewPrivileges,
             entrypoint: o.entrypoint ? [o.entrypoint] : undefined,
             // docker: 0 means no limit

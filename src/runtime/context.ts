@@ -20,6 +20,8 @@ export interface RunOptions {
   user?: string;
   /** --security-opt no-new-privileges */
   noNewPrivileges?: boolean;
+  /** none: a network namespace with only loopback (the default); host: the host's network. */
+  network?: 'none' | 'host';
   /** --memory, --cpus, --pids-limit */
   limits?: CgroupLimits;
   /** Container's stdio: inherited by default. */

@@ -57,7 +57,7 @@ export const createStage: Stage = {
         { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       ],
       linux: {
-        namespaces: ['mount', 'uts', 'ipc', 'network', 'cgroup', 'pid'].map((type) => ({ type })),
+        namespaces: ['mount', 'uts', 'ipc', ...(ctx.options.network === 'host' ? [] : ['network']), 'cgroup', 'pid'].map((type) => ({ type })),
         resources: {
           memory: ctx.options.limits?.memoryBytes !== undefined ? { limit: ctx.options.limits.memoryBytes } : undefined,
           cpu: ctx.options.limits?.cpus !== undefined ? { quota: Math.round(ctx.options.limits.cpus * 100000), period: 100000 } : undefined,

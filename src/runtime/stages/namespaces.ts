@@ -18,9 +18,16 @@ function nsStage(id: string, flag: CloneFlag, what: string, after?: Stage['run']
 export const nsMnt = nsStage('ns-mnt', 'CLONE_NEWNS', 'mount table of its own, so its mounts never reach the host');
 export const nsUts = nsStage('ns-uts', 'CLONE_NEWUTS', 'hostname and domain name of its own');
 export const nsIpc = nsStage('ns-ipc', 'CLONE_NEWIPC', 'System V IPC and POSIX message queues of its own');
-export const nsNet = nsStage('ns-net', 'CLONE_NEWNET', 'network stack of its own, with only a loopback device', async (ctx) => {
+const nsNetNew = nsStage('ns-net', 'CLONE_NEWNET', 'network stack of its own, with only a loopback device', async (ctx) => {
   await ctx.helper!.call('loopback_up', {});
 });
+
+/** --network host keeps the host's network namespace: the stage makes none. */
+export const nsNet: Stage = {
+  ...nsNetNew,
+  describe: (ctx) => (ctx.options.network === 'host' ? "keep the host's network namespace (--network host)" : nsNetNew.describe(ctx)),
+  run: (ctx) => (ctx.options.network === 'host' ? Promise.resolve() : nsNetNew.run(ctx)),
+};
 export const nsCgroup = nsStage('ns-cgroup', 'CLONE_NEWCGROUP', 'view of the cgroup tree, rooted at the cgroup it is in');
 
 export const nsPid: Stage = {
