@@ -22,7 +22,7 @@ t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
 
 t.test('inspect, shell and resume a paused run from another terminal', async (t) => {
   // stdin stays open and silent: only `glassbox resume` moves the run on.
-  const run = spawn(process.execPath, [bin(), '--root', root, 'run', '--break', 'rootfs,exec', 'busybox', 'sh', '-c', 'echo ran; hostname'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const run = spawn(process.execPath, [bin(), '--root', root, 'run', '--rm', '--break', 'rootfs,exec', 'busybox', 'sh', '-c', 'echo ran; hostname'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   run.stdout.on('data', (d) => (out += d));

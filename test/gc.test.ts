@@ -74,14 +74,14 @@ t.test('the next run removes what a killed one left, by itself', async (t) => {
   const before = new Set(shimPids());
   await killAt(t, 'rootfs', before);
   t.equal(containers().length, 1, 'the leftover is there');
-  const r = spawnSync(process.execPath, [bin(), '--root', root, 'run', '-q', 'busybox', 'true'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [bin(), '--root', root, 'run', '-q', '--rm', 'busybox', 'true'], { encoding: 'utf8' });
   t.equal(r.status, 0, r.stderr);
   t.same(containers(), []);
   t.same(containerCgroups(), []);
 });
 
 t.test('gc leaves a running container alone', async (t) => {
-  const child = spawn(process.execPath, [bin(), '--root', root, 'run', '-q', 'busybox', 'sleep', '3'], { stdio: 'ignore' });
+  const child = spawn(process.execPath, [bin(), '--root', root, 'run', '-q', '--rm', 'busybox', 'sleep', '3'], { stdio: 'ignore' });
   for (let i = 0; i < 200 && containers().length === 0; i++) await sleep(25);
   await sleep(300);
   const r = spawnSync(process.execPath, [bin(), '--root', root, 'gc'], { encoding: 'utf8' });

@@ -27,7 +27,7 @@ t.before(async () => {
 t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
 
 function run(args: string[], input?: string) {
-  return spawnSync(process.execPath, [bin(), '--root', root, 'run', '-q', ...args], { encoding: 'utf8', input, timeout: 60_000 });
+  return spawnSync(process.execPath, [bin(), '--root', root, 'run', '-q', '--rm', ...args], { encoding: 'utf8', input, timeout: 60_000 });
 }
 
 /** Nothing of any container may outlive its run: no dir, no mount, no helper. */
@@ -121,7 +121,7 @@ t.test('each namespace created has an inode that differs from the host', async (
 t.test('writes go to the container, never to the shared layers, and containers do not see each other', async (t) => {
   const layer = store.layerDiff(store.config(store.manifest(store.images()[0]!.digest)).rootfs.diff_ids[0]!);
   const before = fs.readdirSync(path.join(layer, 'bin')).length;
-  const a = spawn(process.execPath, [bin(), '--root', root, 'run', '-q', 'busybox', 'sh', '-c', 'echo A > /marker; rm /bin/ls; sleep 2; cat /marker'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const a = spawn(process.execPath, [bin(), '--root', root, 'run', '-q', '--rm', 'busybox', 'sh', '-c', 'echo A > /marker; rm /bin/ls; sleep 2; cat /marker'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let aOut = '';
   a.stdout.on('data', (d) => (aOut += d));
   await sleep(800);
@@ -153,7 +153,7 @@ t.test('bad input: one line, docker\'s exit codes, nothing left behind', async (
 
 t.test('--step pauses before every stage and goes on with each line of input', async (t) => {
   const ids = stageIds();
-  const r = spawnSync(process.execPath, [bin(), '--root', root, 'run', '--step', 'busybox', 'echo', 'stepped'], {
+  const r = spawnSync(process.execPath, [bin(), '--root', root, 'run', '--rm', '--step', 'busybox', 'echo', 'stepped'], {
     encoding: 'utf8',
     input: '\n'.repeat(ids.length),
     timeout: 60_000,
@@ -162,7 +162,7 @@ t.test('--step pauses before every stage and goes on with each line of input', a
   t.equal(r.stdout, 'stepped\n');
   const paused = [...r.stderr.matchAll(/paused before (\S+):/g)].map((m) => m[1]);
   t.same(paused, ids, 'one pause per stage, in order');
-  const c = spawnSync(process.execPath, [bin(), '--root', root, 'run', '--break', 'rootfs,exec', 'busybox', 'true'], { encoding: 'utf8', input: 'c\n' });
+  const c = spawnSync(process.execPath, [bin(), '--root', root, 'run', '--rm', '--break', 'rootfs,exec', 'busybox', 'true'], { encoding: 'utf8', input: 'c\n' });
   t.equal(c.status, 0);
   t.same([...c.stderr.matchAll(/paused before (\S+):/g)].map((m) => m[1]), ['rootfs'], '"c" runs to the end');
   assertNothingLeft(t);
@@ -232,14 +232,14 @@ t.test("the program runs with docker's default capabilities, masked and read-onl
 });
 
 t.test('with no image, run builds and runs the built-in demo, no registry needed', async (t) => {
-  const r = spawnSync(process.execPath, [bin(), '--root', root, 'run', '-q'], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [bin(), '--root', root, 'run', '-q', '--rm'], { encoding: 'utf8', timeout: 60_000 });
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /^glassbox-demo: what a process sees from inside its container/);
   t.match(r.stdout, /pid\s+1\s/, 'the demo is PID 1');
   t.match(r.stdout, /CapEff\s+00000000a80425fb/);
   t.match(r.stdout, /root\s+overlay on \/ from overlay/);
   t.match(r.stdout, /lo\s+UP/, 'loopback is up');
-  const ns = spawnSync(process.execPath, [bin(), '--root', root, 'run', '-q', 'glassbox/demo', 'ns'], { encoding: 'utf8' });
+  const ns = spawnSync(process.execPath, [bin(), '--root', root, 'run', '-q', '--rm', 'glassbox/demo', 'ns'], { encoding: 'utf8' });
   t.match(ns.stdout, /^\[ns\]/m, 'the demo takes a section as its command');
   t.notMatch(ns.stdout, /^\[ps\]/m);
   assertNothingLeft(t);

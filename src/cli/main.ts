@@ -4,7 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { describe, GlassboxError } from '../util/errors.js';
 import { packageVersion } from '../util/paths.js';
 import { imageCommands } from './images.js';
-import { containerCommands } from './containers.js';
+import { containerCommands, lifecycleCommands } from './containers.js';
 import { runCommand } from './run.js';
 
 export interface GlobalOptions {
@@ -25,6 +25,7 @@ export function buildProgram(): Command {
   imageCommands(program);
   runCommand(program);
   containerCommands(program);
+  lifecycleCommands(program);
   return program;
 }
 

@@ -1,5 +1,7 @@
 // glassbox run: the stages of a container, one line each on stderr, the
 // program's own output on stdout, and its exit code as glassbox's.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
 import chalk from 'chalk';
 import { InvalidArgumentError, Option, type Command } from 'commander';
@@ -26,6 +28,8 @@ interface RunFlags {
   user?: string;
   securityOpt?: string[];
   network: 'none' | 'host';
+  name?: string;
+  detach?: boolean;
   memory?: number;
   cpus?: number;
   pidsLimit?: number;
@@ -129,6 +133,50 @@ function securityOpts(opts: string[] = []): { noNewPrivileges: boolean } {
   return { noNewPrivileges };
 }
 
+/** Set in the background glassbox that run -d starts: its fd 3 reports the id, or the first error. */
+const DETACHED_ENV = 'GLASSBOX_DETACHED';
+
+function reportToParent(id: string): void {
+  try {
+    fs.writeSync(3, JSON.stringify({ id }) + '\n');
+    fs.closeSync(3);
+  } catch {
+    // the parent is gone; the container runs on
+  }
+}
+
+/**
+ * run -d: the same command line runs again, in a session of its own, with no
+ * terminal; this process waits only for the container id (or the error that
+ * came first), prints it, and leaves.
+ */
+async function detach(): Promise<string> {
+  const child = spawn(process.execPath, [process.argv[1]!, ...process.argv.slice(2)], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+    env: { ...process.env, [DETACHED_ENV]: '1' },
+  });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  const idLine = new Promise<string | undefined>((resolve) => {
+    let buf = '';
+    (child.stdio[3] as NodeJS.ReadableStream).on('data', (d: Buffer) => (buf += d.toString()));
+    (child.stdio[3] as NodeJS.ReadableStream).on('end', () => resolve(buf.trim() || undefined));
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const line = await Promise.race([idLine, exited.then(() => idLine)]);
+  if (line) {
+    child.stderr!.destroy();
+    child.unref();
+    return (JSON.parse(line) as { id: string }).id;
+  }
+  const code = await exited;
+  // The background run's own error line, and its exit code (127 for a command not found).
+  const first = err.split('\n').find((l) => l.startsWith('glassbox: '))?.replace(/^glassbox: /, '') ?? 'run: the background run failed';
+  const i = first.indexOf(': ');
+  throw new GlassboxError(first.slice(i + 2), { op: first.slice(0, i), code: 'EIO', exitCode: code ?? 1 });
+}
+
 export function runCommand(program: Command): void {
   program
     .command('gc')
@@ -155,7 +203,9 @@ export function runCommand(program: Command): void {
     .option('-m, --memory <bytes>', 'memory limit (docker forms: 512m, 1g); the OOM killer ends the program past it', parseOrExit(parseMemory))
     .option('--cpus <n>', 'CPU limit in cores (0.5 = half a core)', parseOrExit(parseCpus))
     .option('--pids-limit <n>', 'most processes the container may have', parseOrExit(parsePids))
-    .option('--rm', 'remove the container when it exits (glassbox removes it in any case until ps/rm exist)')
+    .option('--rm', 'remove the container when it exits (else it is kept, exited, until glassbox rm)')
+    .option('--name <name>', 'a name for the container, unique in the store')
+    .option('-d, --detach', 'run in the background: print the container id; its output goes to glassbox logs')
     .option('--step', 'pause before every stage')
     .option('--break <stages>', `pause before these stages (comma separated): ${stageIds().join(', ')}`)
     .option('-q, --quiet', 'no stage lines')
@@ -164,6 +214,19 @@ export function runCommand(program: Command): void {
       const ids = new Set(stageIds());
       const breaks = o.break ? o.break.split(',').map((s) => s.trim()).filter(Boolean) : [];
       for (const b of breaks) if (!ids.has(b)) throw new GlassboxError(`unknown stage "${b}"; stages: ${[...ids].join(', ')}`, { op: 'run', code: 'EINVAL' });
+      if (o.name !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(o.name)) {
+        throw new GlassboxError(`invalid container name "${o.name}": letters, digits, _ . - and a letter or digit first, as docker`, { op: 'run', code: 'EINVAL' });
+      }
+      if (o.detach && !process.env[DETACHED_ENV]) {
+        process.stdout.write(`${await detach()}\n`);
+        return;
+      }
+      const detached = Boolean(process.env[DETACHED_ENV]);
+      if (detached) {
+        // The parent stops reading once it has the id: writes to its pipe must not end this process.
+        process.stderr.on('error', () => {});
+        process.stdout.on('error', () => {});
+      }
       const store = await openStore(cmd);
       // No image: the demo, built here from native/demo, so this works with no registry at all.
       if (!image) image = (await ensureDemoImage(store)).name;
@@ -179,15 +242,20 @@ export function runCommand(program: Command): void {
             hostname: o.hostname,
             user: o.user,
             network: o.network,
+            name: o.name,
+            rm: o.rm,
+            detached,
+            onStarted: detached ? reportToParent : undefined,
             noNewPrivileges: securityOpts(o.securityOpt).noNewPrivileges,
             entrypoint: o.entrypoint ? [o.entrypoint] : undefined,
             // docker: 0 means no limit
             limits: { memoryBytes: o.memory || undefined, cpus: o.cpus || undefined, pidsMax: o.pidsLimit || undefined },
           },
           {
-            events: stagePrinter(Boolean(o.quiet)),
+            events: stagePrinter(Boolean(o.quiet) || detached),
             breakpoints: o.step ? 'all' : breaks.length ? new Set(breaks) : undefined,
-            onPause: pauser(input),
+            // Detached, nobody types at the pauses: only glassbox resume moves the run on.
+            onPause: detached ? (_s, _c, _sig, resumed) => (resumed ?? new Promise(() => {})).then(() => 'step' as const) : pauser(input),
             signal,
           },
         ).finally(() => input.close()),

@@ -16,6 +16,10 @@ export interface RunOptions {
   env?: string[];
   workdir?: string;
   hostname?: string;
+  /** --name: unique among the store's containers. */
+  name?: string;
+  /** --rm: remove the container when it exits (else it is kept, exited, until glassbox rm). */
+  rm?: boolean;
   /** "user[:group]", names or numbers, as docker's -u. */
   user?: string;
   /** --security-opt no-new-privileges */
@@ -24,6 +28,10 @@ export interface RunOptions {
   network?: 'none' | 'host';
   /** --memory, --cpus, --pids-limit */
   limits?: CgroupLimits;
+  /** -d: the program's stdout and stderr go to containers/<id>/container.log. */
+  detached?: boolean;
+  /** Told the container id once its program runs (run -d prints it then, or the error that came first). */
+  onStarted?: (id: string) => void;
   /** Container's stdio: inherited by default. */
   stdio?: [StdioSlot, StdioSlot, StdioSlot];
 }

@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import { GlassboxError } from '../util/errors.js';
 import type { Snapshot } from './snapshot.js';
 
-export type ControlRequest = { cmd: 'inspect' } | { cmd: 'resume' } | { cmd: 'status' };
+export type ControlRequest = { cmd: 'inspect' } | { cmd: 'resume' } | { cmd: 'status' } | { cmd: 'kill'; signal: NodeJS.Signals } | { cmd: 'stop'; timeoutMs: number };
 export type ControlReply =
   | { ok: true; snapshot: Snapshot }
   | { ok: true; resumed: boolean }
   | { ok: true; status: { id: string; stage: string; paused: boolean; pid?: number } }
+  | { ok: true; signalled: boolean }
   | { ok: false; error: string };
 
 export interface ControlHandlers {
@@ -20,6 +21,10 @@ export interface ControlHandlers {
   /** Resolve a pause; false when nothing is paused. */
   resume(): boolean;
   status(): { id: string; stage: string; paused: boolean; pid?: number };
+  /** Signal the program; false when it is not running yet. */
+  kill(signal: NodeJS.Signals): boolean;
+  /** SIGTERM, then SIGKILL after timeoutMs, as docker stop. */
+  stop(timeoutMs: number): boolean;
 }
 
 /**
@@ -49,6 +54,8 @@ export async function serveControl(storeRoot: string, id: string, h: ControlHand
           if (req.cmd === 'inspect') reply = { ok: true, snapshot: await h.snapshot() };
           else if (req.cmd === 'resume') reply = { ok: true, resumed: h.resume() };
           else if (req.cmd === 'status') reply = { ok: true, status: h.status() };
+          else if (req.cmd === 'kill') reply = { ok: true, signalled: h.kill(req.signal) };
+          else if (req.cmd === 'stop') reply = { ok: true, signalled: h.stop(req.timeoutMs) };
           else reply = { ok: false, error: `unknown command ${JSON.stringify((req as { cmd: unknown }).cmd)}` };
         } catch (e) {
           reply = { ok: false, error: (e as Error).message };

@@ -55,6 +55,19 @@ export async function runContainer(store: Store, options: RunOptions, eo: Engine
             return r !== undefined;
           },
           status: () => ({ id: ctx.id, stage: current, paused: resumeFromOutside !== undefined, pid: ctx.helper?.initPid ?? ctx.helper?.pid }),
+          kill: (signal) => {
+            if (!ctx.helper) return false;
+            ctx.helper.kill(signal);
+            return true;
+          },
+          stop: (timeoutMs) => {
+            if (!ctx.helper) return false;
+            ctx.helper.kill('SIGTERM');
+            setTimeout(() => ctx.helper?.kill('SIGKILL'), timeoutMs).unref();
+            // A stop at a pause goes on, so the run can end.
+            resumeFromOutside?.();
+            return true;
+          },
         });
       }
       if (breakpoints && (breakpoints === 'all' || breakpoints.has(stage.id)) && eo.onPause) {

@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { RunContext } from '../context.js';
-import { writeOwner } from '../gc.js';
+import { GlassboxError } from '../../util/errors.js';
+import { listContainers, self, updateState, writeState } from '../state.js';
 import type { Stage } from '../stage.js';
 
 /** The process the container runs: image config merged with the flags, as docker merges them. */
@@ -34,10 +35,21 @@ export const createStage: Stage = {
     const root = join(ctx.store.root, 'containers', ctx.id);
     const dirs = { root, upper: join(root, 'upper'), work: join(root, 'work'), merged: join(root, 'merged') };
     fs.mkdirSync(join(ctx.store.root, 'containers'), { recursive: true, mode: 0o700 });
-    fs.mkdirSync(root, { mode: 0o700 });
-    ctx.dirs = dirs;
-    // First: who owns this directory, so gc can tell a live container from a leftover.
-    writeOwner(root);
+    const name = ctx.options.name;
+    // The name check and the directory that claims the name, under one lock.
+    const lock = await ctx.store.lock('names');
+    try {
+      const taken = name ? listContainers(ctx.store).find((c) => c.name === name) : undefined;
+      if (taken) {
+        throw new GlassboxError(`the name "${name}" is already in use by container ${taken.id.slice(0, 12)}: remove it (glassbox rm) or choose another`, { op: 'create', code: 'EEXIST' });
+      }
+      fs.mkdirSync(root, { mode: 0o700 });
+      ctx.dirs = dirs;
+      // First: who owns this directory, so gc can tell a live container from a leftover.
+      writeState(root, { id: ctx.id, name, image: ctx.image!.record.name, command: processSpec(ctx).args, created: new Date().toISOString(), status: 'created', owner: self() });
+    } finally {
+      lock.release();
+    }
     for (const d of [dirs.upper, dirs.work, dirs.merged]) fs.mkdirSync(d, { mode: 0o755 });
     const img = ctx.image!;
     // What the store must keep while this container exists.
@@ -69,6 +81,13 @@ export const createStage: Stage = {
     fs.writeFileSync(join(root, 'config.json'), JSON.stringify(spec, null, 2) + '\n');
   },
   async undo(ctx) {
-    if (ctx.dirs) fs.rmSync(ctx.dirs.root, { recursive: true, force: true });
+    if (!ctx.dirs) return;
+    // A run that ended is kept, as docker keeps it, unless --rm; a run that failed or was stopped before its program ran is removed.
+    if (ctx.exit && !ctx.options.rm) {
+      const exitCode = ctx.exit.signal !== undefined ? 128 + ctx.exit.signal : (ctx.exit.status ?? 1);
+      updateState(ctx.dirs.root, { status: 'exited', exitCode, finished: new Date().toISOString(), oomKilled: ctx.oomKilled });
+      return;
+    }
+    fs.rmSync(ctx.dirs.root, { recursive: true, force: true });
   },
 };

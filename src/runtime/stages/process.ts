@@ -1,6 +1,7 @@
 // The last stages: the hostname, then execve of the container's program,
 // then waiting for it.
 import { GlassboxError } from '../../util/errors.js';
+import { updateState } from '../state.js';
 
 /** docker stop's default grace period is 10 s; at a keyboard, 2 s. */
 const STOP_TIMEOUT_MS = 2000;
@@ -26,6 +27,7 @@ export const execStage: Stage = {
     if (ctx.user && !p.env.some((e) => e.startsWith('HOME='))) p.env.push(`HOME=${ctx.user.home}`);
     if (p.args.length === 0) throw new GlassboxError('no command specified: the image has no Cmd or Entrypoint, and none was given', { op: 'exec', code: 'EINVAL' });
     ctx.argv = p.args;
+    updateState(ctx.dirs!.root, { status: 'running' });
     try {
       await ctx.helper!.call('exec', { argv: p.args, env: p.env, cwd: p.cwd });
     } catch (e) {
@@ -35,6 +37,7 @@ export const execStage: Stage = {
       }
       throw e;
     }
+    ctx.options.onStarted?.(ctx.id);
   },
 };
 
