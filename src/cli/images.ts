@@ -1,13 +1,12 @@
-// pull, images, rmi, prune, export.
+// pull, images, rmi, prune, export, load, save. The image code is loaded by
+// the action that needs it: `glassbox run` should not pay for pull and unpack.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import type { EventSink } from '../events/schema.js';
 import { shortId } from '../image/digest.js';
-import { exportImage, listImages, prune, removeImages } from '../image/images.js';
-import { loadImages, saveImages } from '../image/interchange.js';
+import { DEFAULT_CONCURRENCY } from '../image/limits.js';
 import { parsePlatform } from '../image/platform.js';
-import { DEFAULT_CONCURRENCY, pull } from '../image/pull.js';
 import { familiarName, parseReference } from '../image/reference.js';
 import { Store } from '../image/store.js';
 import { GlassboxError } from '../util/errors.js';
@@ -83,6 +82,7 @@ export function imageCommands(program: Command): void {
       const password = o.passwordStdin ? readFileSync(0, 'utf8').replace(/\r?\n$/, '') : undefined;
       const platform = o.platform ? parsePlatform(o.platform) : undefined;
       const store = await openStore(cmd);
+      const { pull } = await import('../image/pull.js');
       const events: EventSink = o.quiet ? () => {} : new PullProgress(process.stdout).handle;
       const r = await interruptible((signal) =>
         pull(store, image, {
@@ -104,6 +104,7 @@ export function imageCommands(program: Command): void {
     .option('-q, --quiet', 'only image IDs')
     .action(async (o: { digests?: boolean; quiet?: boolean }, cmd: Command) => {
       const store = await openStore(cmd);
+      const { listImages } = await import('../image/images.js');
       const list = listImages(store);
       if (o.quiet) {
         for (const id of new Set(list.map((i) => shortId(i.id)))) process.stdout.write(`${id}\n`);
@@ -128,6 +129,7 @@ export function imageCommands(program: Command): void {
     .option('-f, --force', 'remove every name of an image ID')
     .action(async (images: string[], o: { force?: boolean }, cmd: Command) => {
       const store = await openStore(cmd);
+      const { removeImages } = await import('../image/images.js');
       const r = await removeImages(store, images, o.force);
       for (const n of r.untagged) process.stdout.write(`Untagged: ${n}\n`);
       for (const d of r.deleted.layers) process.stdout.write(`Deleted layer: ${d}\n`);
@@ -139,6 +141,7 @@ export function imageCommands(program: Command): void {
     .description('remove blobs and layers no image uses, and what interrupted pulls left')
     .action(async (_o: unknown, cmd: Command) => {
       const store = await openStore(cmd);
+      const { prune } = await import('../image/images.js');
       const r = await prune(store);
       for (const d of r.layers) process.stdout.write(`Deleted layer: ${d}\n`);
       for (const d of r.blobs) process.stdout.write(`Deleted blob: ${d}\n`);
@@ -152,6 +155,7 @@ export function imageCommands(program: Command): void {
     .argument('<dir>', 'directory to create (or an empty one)')
     .action(async (image: string, dir: string, _o: unknown, cmd: Command) => {
       const store = await openStore(cmd);
+      const { exportImage } = await import('../image/images.js');
       const r = await exportImage(store, image, dir);
       const s = r.stats;
       process.stdout.write(`${dir}: ${s.files} files, ${s.dirs} directories, ${s.symlinks} symlinks, ${s.hardlinks} hardlinks, ${humanBytes(s.bytes)}; ${s.whiteouts} whiteouts and ${s.opaques} opaque directories applied\n`);
@@ -165,6 +169,7 @@ export function imageCommands(program: Command): void {
     .option('--platform <os/arch[/variant]>', 'platform to load from a multi-platform index (default: this host)')
     .action(async (o: { input: string; name?: string; platform?: string }, cmd: Command) => {
       const store = await openStore(cmd);
+      const { loadImages } = await import('../image/interchange.js');
       const records = await interruptible(() =>
         loadImages(store, o.input, { name: o.name, platform: o.platform ? parsePlatform(o.platform) : undefined }),
       );
@@ -179,6 +184,7 @@ export function imageCommands(program: Command): void {
     .addOption(new Option('--format <format>', 'oci (layout directory) or archive (tar)').choices(['oci', 'archive']))
     .action(async (images: string[], o: { output: string; format?: 'oci' | 'archive' }, cmd: Command) => {
       const store = await openStore(cmd);
+      const { saveImages } = await import('../image/interchange.js');
       const r = await saveImages(store, images, o.output, { format: o.format });
       if (o.output !== '-') process.stderr.write(`saved ${images.length} image(s), ${r.blobs} blobs, as ${r.format === 'oci' ? 'an OCI layout' : 'an archive'}: ${o.output}\n`);
     });

@@ -6,7 +6,6 @@ import { createInterface, type Interface } from 'node:readline';
 import chalk from 'chalk';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { GlassboxEvent } from '../events/schema.js';
-import { ensureDemoImage } from '../image/demo.js';
 import { parseCpus, parseMemory } from '../runtime/cgroup/index.js';
 import { runContainer } from '../runtime/engine.js';
 import { gc } from '../runtime/gc.js';
@@ -229,7 +228,7 @@ export function runCommand(program: Command): void {
       }
       const store = await openStore(cmd);
       // No image: the demo, built here from native/demo, so this works with no registry at all.
-      if (!image) image = (await ensureDemoImage(store)).name;
+      if (!image) image = (await (await import('../image/demo.js')).ensureDemoImage(store)).name;
       const input = new PauseInput();
       const result = await interruptible((signal) =>
         runContainer(

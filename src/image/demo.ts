@@ -19,7 +19,7 @@ import { digestOf, parseDigest } from './digest.js';
 import { loadImages } from './interchange.js';
 import { MT, type Descriptor, type ImageConfig, type ImageManifest } from './mediatypes.js';
 import { hostPlatform } from './platform.js';
-import { recordName } from './pull.js';
+import { recordName } from './resolve.js';
 import { parseReference } from './reference.js';
 import type { ImageRecord, Store } from './store.js';
 

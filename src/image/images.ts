@@ -2,12 +2,11 @@
 import * as fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { GlassboxError, errnoOf } from '../util/errors.js';
-import { parseDigest } from './digest.js';
 import { decompressor } from './layerpipe.js';
 import { layerCompression } from './mediatypes.js';
 import { familiarName, parseReference } from './reference.js';
-import { recordName } from './pull.js';
 import type { ImageRecord, Store } from './store.js';
+import { resolveImage, resolveImages } from './resolve.js';
 import { emptyStats, layerExtractor, type UnpackResult } from './unpack.js';
 
 export interface ImageSummary {
@@ -45,39 +44,6 @@ export function listImages(store: Store): ImageSummary[] {
     out.push({ record, repository: familiar, tag: ref.tag ?? '<none>', id, created, size, layers });
   }
   return out;
-}
-
-/** Find images by name (any docker form), full or short image ID, or manifest digest. */
-export function resolveImages(store: Store, query: string): ImageRecord[] {
-  const all = store.images();
-  let byName: string | undefined;
-  try {
-    byName = recordName(parseReference(query));
-  } catch {
-    byName = undefined;
-  }
-  const exact = all.filter((r) => r.name === byName || r.name === query);
-  if (exact.length) return exact;
-  const hex = query.replace(/^sha256:/, '');
-  if (/^[a-f0-9]{4,64}$/.test(hex)) {
-    return all.filter((r) => {
-      if (parseDigest(r.digest).hex.startsWith(hex)) return true;
-      try {
-        return parseDigest(store.manifest(r.digest).config.digest).hex.startsWith(hex);
-      } catch {
-        return false;
-      }
-    });
-  }
-  return [];
-}
-
-export function resolveImage(store: Store, query: string, op: string): ImageRecord {
-  const found = resolveImages(store, query);
-  if (found.length === 0) throw new GlassboxError('no such image', { op, subject: query, code: 'ENOENT' });
-  const ids = new Set(found.map((r) => r.digest));
-  if (ids.size > 1) throw new GlassboxError(`ambiguous: matches ${found.map((r) => r.name).join(', ')}`, { op, subject: query, code: 'EINVAL' });
-  return found[0]!;
 }
 
 export interface RemoveResult {

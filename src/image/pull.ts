@@ -8,10 +8,14 @@ import { parseDigest } from './digest.js';
 import { ensureLayer } from './layerfetch.js';
 import { isIndex, type ImageConfig, type ImageIndex, type ImageManifest } from './mediatypes.js';
 import { formatPlatform, hostPlatform, matchRank, platformMatches, type Platform } from './platform.js';
-import { formatReference, parseReference, repositoryName, type Reference } from './reference.js';
+import { formatReference, parseReference } from './reference.js';
 import { RegistryClient, type RetryPolicy } from './registry.js';
 import type { ImageRecord, Store } from './store.js';
+import { recordName } from './resolve.js';
+
+export { recordName };
 import { asWriter } from './writer.js';
+import { DEFAULT_CONCURRENCY } from './limits.js';
 
 export interface PullOptions {
   platform?: Platform;
@@ -40,12 +44,7 @@ export interface PullResult {
 }
 
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
-export const DEFAULT_CONCURRENCY = 6;
 
-/** The name an image is recorded under: name:tag, or name@digest when pulled by digest alone. */
-export function recordName(ref: Reference): string {
-  return ref.tag ? `${repositoryName(ref)}:${ref.tag}` : formatReference(ref);
-}
 
 export function parseJson<T>(buf: Buffer, what: string): T {
   try {

@@ -228,7 +228,8 @@ export class Store {
   }
 
   images(): ImageRecord[] {
-    return Object.values(this.readImages().images).sort((a, b) => a.name.localeCompare(b.name));
+    // Plain code-point order: localeCompare would load ICU's collation, a cost at every start.
+    return Object.values(this.readImages().images).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   async tag(rec: ImageRecord): Promise<void> {

@@ -1,6 +1,5 @@
 // Find the image in the store, or pull it: the first thing docker run does.
-import { resolveImages } from '../../image/images.js';
-import { pull } from '../../image/pull.js';
+import { resolveImages } from '../../image/resolve.js';
 import type { ImageConfig, ImageManifest } from '../../image/mediatypes.js';
 import type { Stage } from '../stage.js';
 
@@ -10,7 +9,11 @@ export const pullStage: Stage = {
   describe: (ctx) => `look up ${ctx.options.image} in the store, and pull it from its registry if it is not there`,
   async run(ctx) {
     let [record] = resolveImages(ctx.store, ctx.options.image);
-    if (!record) record = (await pull(ctx.store, ctx.options.image, { events: ctx.events })).image;
+    if (!record) {
+      // Loaded only when needed: most runs find their image in the store.
+      const { pull } = await import('../../image/pull.js');
+      record = (await pull(ctx.store, ctx.options.image, { events: ctx.events })).image;
+    }
     const manifest: ImageManifest = ctx.store.manifest(record.digest);
     const config: ImageConfig = ctx.store.config(manifest);
     ctx.image = { record, manifest, config, layers: config.rootfs.diff_ids.map((d) => ctx.store.layerDiff(d)) };
