@@ -4,7 +4,8 @@
       "target_name": "glassbox",
       "sources": [
         "src/addon.cc",
-        "src/fsops.cc"
+        "src/fsops.cc",
+        "src/pty.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
@@ -24,6 +25,9 @@
         "-Wall",
         "-Wextra",
         "-O2"
+      ],
+      "libraries": [
+        "-lutil"
       ]
     },
     {

@@ -448,6 +448,11 @@ json Handle(const json& msg) {
     ResolveUser(Str(msg, "spec"), out);
   } else if (cmd == "capabilities") {
     Capabilities(msg.at("keep").get<std::vector<std::string>>(), out);
+  } else if (cmd == "setsid_ctty") {
+    // A session of its own with the pty on fd 0 as its controlling terminal:
+    // what lets Ctrl-C on the terminal reach the container's program.
+    if (setsid() < 0) Fail("setsid");
+    if (ioctl(0, TIOCSCTTY, 0) != 0) Fail("ioctl", "TIOCSCTTY");
   } else if (cmd == "chdir") {
     std::string path = Str(msg, "path");
     if (chdir(path.c_str()) != 0) Fail("chdir", path);

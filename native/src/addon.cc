@@ -1,10 +1,12 @@
 // The glassbox native addon. Each kernel area registers itself from its own file.
 #include <napi.h>
 #include "fsops.h"
+#include "pty.h"
 
 namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   glassbox::InitFsOps(env, exports);
+  glassbox::InitPty(env, exports);
   return exports;
 }
 }  // namespace

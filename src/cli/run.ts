@@ -3,6 +3,8 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
+import tty from 'node:tty';
+import { addon } from '../native/addon.js';
 import chalk from 'chalk';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { GlassboxEvent } from '../events/schema.js';
@@ -29,6 +31,8 @@ interface RunFlags {
   network: 'none' | 'host';
   name?: string;
   detach?: boolean;
+  interactive?: boolean;
+  tty?: boolean;
   memory?: number;
   cpus?: number;
   pidsLimit?: number;
@@ -132,6 +136,41 @@ function securityOpts(opts: string[] = []): { noNewPrivileges: boolean } {
   return { noNewPrivileges };
 }
 
+/**
+ * run -t: copy bytes between this terminal and the container's pty master,
+ * this terminal in raw mode so every key (Ctrl-C too) goes to the program,
+ * window size changes passed on. Ends when the program closes the pty.
+ */
+function bridgeTerminal(ctx: RunContext, interactive: boolean): void {
+  const master = ctx.ptyMaster;
+  if (master === undefined) return;
+  ctx.ptyTaken = true;
+  const pty = new tty.ReadStream(master);
+  const stdin = process.stdin;
+  const raw = interactive && stdin.isTTY;
+  if (raw) stdin.setRawMode(true);
+  if (interactive) stdin.pipe(pty);
+  pty.pipe(process.stdout, { end: false });
+  const resize = () => {
+    try {
+      addon().setWinsize(master, process.stdout.rows, process.stdout.columns);
+    } catch {
+      // the pty is gone
+    }
+  };
+  if (process.stdout.isTTY) process.stdout.on('resize', resize);
+  const done = () => {
+    if (interactive) stdin.unpipe(pty);
+    if (raw) stdin.setRawMode(false);
+    stdin.pause();
+    process.stdout.off('resize', resize);
+    pty.destroy();
+  };
+  // The program's end closes the slave: reading the master then fails with EIO.
+  pty.on('error', done);
+  pty.on('end', done);
+}
+
 /** Set in the background glassbox that run -d starts: its fd 3 reports the id, or the first error. */
 const DETACHED_ENV = 'GLASSBOX_DETACHED';
 
@@ -204,6 +243,8 @@ export function runCommand(program: Command): void {
     .option('--pids-limit <n>', 'most processes the container may have', parseOrExit(parsePids))
     .option('--rm', 'remove the container when it exits (else it is kept, exited, until glassbox rm)')
     .option('--name <name>', 'a name for the container, unique in the store')
+    .option('-i, --interactive', "keep stdin open to the program (else it reads /dev/null)")
+    .option('-t, --tty', 'give the program a pseudo-terminal (with -i: a shell you can type in)')
     .option('-d, --detach', 'run in the background: print the container id; its output goes to glassbox logs')
     .option('--step', 'pause before every stage')
     .option('--break <stages>', `pause before these stages (comma separated): ${stageIds().join(', ')}`)
@@ -244,7 +285,10 @@ export function runCommand(program: Command): void {
             name: o.name,
             rm: o.rm,
             detached,
-            onStarted: detached ? reportToParent : undefined,
+            onStarted: detached ? (c) => reportToParent(c.id) : o.tty ? (c) => bridgeTerminal(c, Boolean(o.interactive)) : undefined,
+            interactive: o.interactive,
+            tty: o.tty,
+            ttySize: process.stdout.isTTY ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined,
             noNewPrivileges: securityOpts(o.securityOpt).noNewPrivileges,
             entrypoint: o.entrypoint ? [o.entrypoint] : undefined,
             // docker: 0 means no limit

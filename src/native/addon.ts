@@ -12,6 +12,8 @@ export interface NativeAddon {
   llistxattr(path: string): string[];
   flock(fd: number, exclusive: boolean): Promise<void>;
   tryFlock(fd: number, exclusive: boolean): boolean;
+  openpty(size?: { rows: number; cols: number }): { master: number; slave: number; path: string };
+  setWinsize(fd: number, rows: number, cols: number): void;
 }
 
 let cached: NativeAddon | undefined;

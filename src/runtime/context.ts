@@ -30,8 +30,13 @@ export interface RunOptions {
   limits?: CgroupLimits;
   /** -d: the program's stdout and stderr go to containers/<id>/container.log. */
   detached?: boolean;
-  /** Told the container id once its program runs (run -d prints it then, or the error that came first). */
-  onStarted?: (id: string) => void;
+  /** -i: the program reads glassbox's stdin (else /dev/null, as docker). */
+  interactive?: boolean;
+  /** -t: the program gets a pseudo-terminal of its own. */
+  tty?: boolean;
+  ttySize?: { rows: number; cols: number };
+  /** Called once the program runs: run -d prints the id then, run -t starts copying the terminal. */
+  onStarted?: (ctx: RunContext) => void;
   /** Container's stdio: inherited by default. */
   stdio?: [StdioSlot, StdioSlot, StdioSlot];
 }
@@ -57,6 +62,9 @@ export interface RunContext {
   dirs?: ContainerDirs;
   helper?: Helper;
   cgroup?: Cgroup;
+  /** -t: the pty master, and whether the caller took it over (it closes it then). */
+  ptyMaster?: number;
+  ptyTaken?: boolean;
   /** The kernel's OOM killer ended the program (the memory limit). */
   oomKilled?: boolean;
   /** Who the program runs as. */

@@ -45,6 +45,8 @@ export interface Commands {
   user: [{ uid: number; gid: number; groups: number[] }, Record<string, never>];
   /** Keep only these capabilities (bounding, effective, permitted); the rest are dropped for good. */
   capabilities: [{ keep: string[] }, { effective: string }];
+  /** setsid, then make fd 0 (a pty) the controlling terminal. */
+  setsid_ctty: [Record<string, never>, Record<string, never>];
   /** Bring up "lo" in the shim's network namespace. */
   loopback_up: [Record<string, never>, Record<string, never>];
   /** Fork PID 1 of the new PID namespace; it answers from now on. */

@@ -25,6 +25,11 @@ export const execStage: Stage = {
     const p = processSpec(ctx);
     // docker sets HOME from the user's passwd entry when the image does not.
     if (ctx.user && !p.env.some((e) => e.startsWith('HOME='))) p.env.push(`HOME=${ctx.user.home}`);
+    if (ctx.options.tty) {
+      // docker's TERM for -t, and the pty as the controlling terminal.
+      if (!p.env.some((e) => e.startsWith('TERM='))) p.env.push('TERM=xterm');
+      await ctx.helper!.call('setsid_ctty', {});
+    }
     if (p.args.length === 0) throw new GlassboxError('no command specified: the image has no Cmd or Entrypoint, and none was given', { op: 'exec', code: 'EINVAL' });
     ctx.argv = p.args;
     updateState(ctx.dirs!.root, { status: 'running' });
@@ -37,7 +42,7 @@ export const execStage: Stage = {
       }
       throw e;
     }
-    ctx.options.onStarted?.(ctx.id);
+    ctx.options.onStarted?.(ctx);
   },
 };
 
