@@ -89,3 +89,23 @@ t.test('logs -f follows until the container exits', async (t) => {
   t.equal(r.stdout, 'line 1\nline 2\nline 3\n');
   gb('rm', id);
 });
+
+t.test("exec runs another program in the running container's namespaces, cgroup and capabilities", async (t) => {
+  const id = gb('run', '-d', '--rm', 'busybox', 'sleep', '30').stdout.trim();
+  const r = gb('exec', id.slice(0, 8), 'sh', '-c', 'ps -o pid,comm; hostname; grep CapEff /proc/self/status; readlink /proc/1/ns/pid; readlink /proc/self/ns/pid');
+  t.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  t.match(lines[1], /^\s*1 sleep$/, "PID 1 is the container's program");
+  t.ok(lines.includes(id.slice(0, 12)), "the container's hostname");
+  t.ok(lines.includes('CapEff:\t00000000a80425fb'), "docker's default capabilities");
+  const [ns1, nsSelf] = lines.slice(-2);
+  t.equal(ns1, nsSelf, 'the same PID namespace as PID 1');
+  t.equal(gb('exec', id, 'sh', '-c', 'exit 4').status, 4, 'its exit code');
+  const nf = gb('exec', id, 'nosuch');
+  t.equal(nf.status, 127);
+  t.equal(nf.stderr, 'glassbox: exec: "nosuch": executable file not found in $PATH\n');
+  const i = spawnSync(process.execPath, [path.join(repoRoot(), 'dist/src/cli/bin.js'), '--root', root, 'exec', '-i', id, 'cat'], { input: 'piped\n', encoding: 'utf8' });
+  t.equal(i.stdout, 'piped\n');
+  t.equal(gb('rm', '-f', id).status, 0);
+  t.match(gb('exec', id, 'true').stderr, /no such container/);
+});

@@ -448,6 +448,30 @@ json Handle(const json& msg) {
     ResolveUser(Str(msg, "spec"), out);
   } else if (cmd == "capabilities") {
     Capabilities(msg.at("keep").get<std::vector<std::string>>(), out);
+  } else if (cmd == "setns") {
+    // Join another process's namespaces (glassbox exec), in the order given;
+    // the mount namespace last, which also moves our root to the container's.
+    int pid = msg.at("pid").get<int>();
+    std::vector<int> fds;
+    std::vector<std::string> types = msg.at("types").get<std::vector<std::string>>();
+    for (const auto& t : types) {
+      std::string path = "/proc/" + std::to_string(pid) + "/ns/" + t;
+      int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        for (int f : fds) close(f);
+        Fail("open", path);
+      }
+      fds.push_back(fd);
+    }
+    for (size_t i = 0; i < fds.size(); i++) {
+      if (setns(fds[i], 0) != 0) {
+        int err = errno;
+        for (int f : fds) close(f);
+        errno = err;
+        Fail("setns", types[i]);
+      }
+    }
+    for (int f : fds) close(f);
   } else if (cmd == "setsid_ctty") {
     // A session of its own with the pty on fd 0 as its controlling terminal:
     // what lets Ctrl-C on the terminal reach the container's program.

@@ -8,11 +8,13 @@ import type { Store } from '../image/store.js';
 import { askControl, type ControlReply } from '../runtime/control.js';
 import { familiarName, parseReference } from '../image/reference.js';
 import { openCgroup } from '../runtime/cgroup/index.js';
+import { execInContainer } from '../runtime/exec.js';
 import { formatSnapshot } from '../runtime/snapshot.js';
 import { logPath } from '../runtime/stages/spawn.js';
 import { containerDir, listContainers } from '../runtime/state.js';
 import { GlassboxError } from '../util/errors.js';
 import { openStore } from './images.js';
+import { copyTerminal } from './run.js';
 
 /** A container by its name, its id or a unique prefix of it, as docker takes them. */
 export function resolveContainer(store: Store, query: string, op: string): string {
@@ -93,6 +95,36 @@ async function waitUntilStopped(store: Store, id: string, timeoutMs: number): Pr
 }
 
 export function lifecycleCommands(program: Command): void {
+  program
+    .command('exec')
+    .description('run another program in a running container: its namespaces, cgroup, capabilities')
+    .argument('<container>', 'name, id or unique id prefix')
+    .argument('<command...>', 'command and arguments')
+    .option('-i, --interactive', 'keep stdin open to the program')
+    .option('-t, --tty', 'give the program a pseudo-terminal')
+    .option('-u, --user <user[:group]>', 'user to run as')
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('-w, --workdir <dir>', 'working directory')
+    .passThroughOptions()
+    .action(async (query: string, argv: string[], o: { interactive?: boolean; tty?: boolean; user?: string; env?: string[]; workdir?: string }, cmd: Command) => {
+      const store = await openStore(cmd);
+      const id = resolveContainer(store, query, 'exec');
+      const state = listContainers(store).find((c) => c.id === id);
+      if (!state?.alive) throw new GlassboxError('it is not running', { op: 'exec', subject: query, code: 'EINVAL' });
+      process.exitCode = await execInContainer(store, id, {
+        argv,
+        env: o.env,
+        workdir: o.workdir,
+        user: o.user,
+        interactive: o.interactive,
+        tty: o.tty,
+        ttySize: process.stdout.isTTY ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined,
+        onStarted: (master) => {
+          if (master !== undefined) copyTerminal(master, Boolean(o.interactive));
+        },
+      });
+    });
+
   program
     .command('ps')
     .description('list containers: running ones, and with -a those that exited')

@@ -142,9 +142,13 @@ function securityOpts(opts: string[] = []): { noNewPrivileges: boolean } {
  * window size changes passed on. Ends when the program closes the pty.
  */
 function bridgeTerminal(ctx: RunContext, interactive: boolean): void {
-  const master = ctx.ptyMaster;
-  if (master === undefined) return;
+  if (ctx.ptyMaster === undefined) return;
   ctx.ptyTaken = true;
+  copyTerminal(ctx.ptyMaster, interactive);
+}
+
+/** Copy this terminal to a pty master and back until the other side closes; the master is closed then. */
+export function copyTerminal(master: number, interactive: boolean): void {
   const pty = new tty.ReadStream(master);
   const stdin = process.stdin;
   const raw = interactive && stdin.isTTY;

@@ -45,6 +45,8 @@ export interface Commands {
   user: [{ uid: number; gid: number; groups: number[] }, Record<string, never>];
   /** Keep only these capabilities (bounding, effective, permitted); the rest are dropped for good. */
   capabilities: [{ keep: string[] }, { effective: string }];
+  /** Join the namespaces of another process, in order (glassbox exec). */
+  setns: [{ pid: number; types: ('ipc' | 'uts' | 'net' | 'cgroup' | 'pid' | 'mnt')[] }, Record<string, never>];
   /** setsid, then make fd 0 (a pty) the controlling terminal. */
   setsid_ctty: [Record<string, never>, Record<string, never>];
   /** Bring up "lo" in the shim's network namespace. */
