@@ -109,3 +109,13 @@ t.test("exec runs another program in the running container's namespaces, cgroup 
   t.equal(gb('rm', '-f', id).status, 0);
   t.match(gb('exec', id, 'true').stderr, /no such container/);
 });
+
+t.test('inspect of an exited container tells its state and where its config is', async (t) => {
+  t.equal(gb('run', '-q', '--name', 'finished', 'busybox', 'sh', '-c', 'exit 2').status, 2);
+  const r = gb('inspect', 'finished');
+  t.match(r.stdout, /^container [a-f0-9]{12} \(finished\): exited, exit code 2$/m);
+  const j = JSON.parse(gb('inspect', '--json', 'finished').stdout) as { state: { exitCode: number }; config: { process: { args: string[] } } };
+  t.equal(j.state.exitCode, 2);
+  t.same(j.config.process.args, ['sh', '-c', 'exit 2']);
+  gb('rm', 'finished');
+});

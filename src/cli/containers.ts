@@ -40,6 +40,18 @@ export function containerCommands(program: Command): void {
     .action(async (query: string, o: { json?: boolean }, cmd: Command) => {
       const store = await openStore(cmd);
       const id = resolveContainer(store, query, 'inspect');
+      const state = listContainers(store).find((c) => c.id === id);
+      if (state && !state.alive) {
+        // Nobody runs it any more: what its files say.
+        const config = JSON.parse(fs.readFileSync(`${containerDir(store, id)}/config.json`, 'utf8')) as unknown;
+        const out = { state, config };
+        process.stdout.write(
+          o.json
+            ? JSON.stringify(out, null, 2) + '\n'
+            : `container ${id.slice(0, 12)}${state.name ? ` (${state.name})` : ''}: ${state.status}${state.exitCode !== undefined ? `, exit code ${state.exitCode}` : ''}${state.oomKilled ? ', killed by the OOM killer' : ''}\nimage ${state.image}, command ${JSON.stringify(state.command)}\ncreated ${state.created}${state.finished ? `, finished ${state.finished}` : ''}\nits OCI runtime config: ${containerDir(store, id)}/config.json\n`,
+        );
+        return;
+      }
       const r = ok<Extract<ControlReply, { snapshot: unknown }>>(await askControl(store.root, id, { cmd: 'inspect' }), 'inspect');
       process.stdout.write(o.json ? JSON.stringify(r.snapshot, null, 2) + '\n' : formatSnapshot(r.snapshot));
     });
