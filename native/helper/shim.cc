@@ -208,6 +208,23 @@ void ForkInit(const json& msg) {
 
 // ---- users and capabilities ----
 
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t p = 0;
+  for (;;) {
+    size_t q = s.find(sep, p);
+    out.push_back(s.substr(p, q == std::string::npos ? std::string::npos : q - p));
+    if (q == std::string::npos) return out;
+    p = q + 1;
+  }
+}
+
+std::string Chomp(const char* line) {
+  std::string l(line);
+  if (!l.empty() && l.back() == '\n') l.pop_back();
+  return l;
+}
+
 // "name", "uid", "name:group", "uid:gid", resolved in the container's own
 // /etc/passwd and /etc/group (after pivot_root), as docker does.
 void ResolveUser(const std::string& spec, json& out) {
@@ -224,16 +241,7 @@ void ResolveUser(const std::string& spec, json& out) {
   if (pw) {
     char line[1024];
     while (fgets(line, sizeof line, pw)) {
-      std::vector<std::string> f;
-      std::string l(line);
-      if (!l.empty() && l.back() == '\n') l.pop_back();
-      size_t p = 0;
-      for (;;) {
-        size_t q = l.find(':', p);
-        f.push_back(l.substr(p, q == std::string::npos ? std::string::npos : q - p));
-        if (q == std::string::npos) break;
-        p = q + 1;
-      }
+      std::vector<std::string> f = Split(Chomp(line), ':');
       if (f.size() < 6) continue;
       if (f[0] == user || (numeric(user) && f[2] == user)) {
         uid = std::stol(f[2]);
@@ -265,27 +273,13 @@ void ResolveUser(const std::string& spec, json& out) {
   if (gr) {
     char line[4096];
     while (fgets(line, sizeof line, gr)) {
-      std::string l(line);
-      if (!l.empty() && l.back() == '\n') l.pop_back();
-      std::vector<std::string> f;
-      size_t p = 0;
-      for (;;) {
-        size_t q = l.find(':', p);
-        f.push_back(l.substr(p, q == std::string::npos ? std::string::npos : q - p));
-        if (q == std::string::npos) break;
-        p = q + 1;
-      }
+      std::vector<std::string> f = Split(Chomp(line), ':');
       if (f.size() < 4) continue;
       if (!group.empty() && !numeric(group) && f[0] == group) gid = std::stol(f[2]);
       // Supplementary groups: those that list the user by name.
-      size_t p2 = 0;
-      const std::string& members = f[3];
-      while (p2 <= members.size() && !members.empty()) {
-        size_t q = members.find(',', p2);
-        if (members.substr(p2, q == std::string::npos ? std::string::npos : q - p2) == name) groups.push_back(std::stol(f[2]));
-        if (q == std::string::npos) break;
-        p2 = q + 1;
-      }
+      if (!f[3].empty())
+        for (const auto& member : Split(f[3], ','))
+          if (member == name) groups.push_back(std::stol(f[2]));
     }
     fclose(gr);
   }

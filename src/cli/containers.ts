@@ -15,6 +15,7 @@ import { containerDir, listContainers } from '../runtime/state.js';
 import { GlassboxError } from '../util/errors.js';
 import { openStore } from './images.js';
 import { copyTerminal } from './run.js';
+import { table } from './table.js';
 
 /** A container by its name, its id or a unique prefix of it, as docker takes them. */
 export function resolveContainer(store: Store, query: string, op: string): string {
@@ -155,8 +156,7 @@ export function lifecycleCommands(program: Command): void {
         const status = c.alive ? `Up ${ago(c.created)}` : c.status === 'exited' ? `Exited (${c.exitCode}) ${ago(c.finished)} ago` : 'Dead (glassbox gc removes it)';
         rows.push([c.id.slice(0, 12), familiarName(parseReference(c.image)), command, `${ago(c.created)} ago`, status, c.name ?? '']);
       }
-      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      process.stdout.write(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n') + '\n');
+      process.stdout.write(table(rows));
     });
 
   program

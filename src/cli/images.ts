@@ -12,6 +12,7 @@ import { Store } from '../image/store.js';
 import { GlassboxError } from '../util/errors.js';
 import type { GlobalOptions } from './main.js';
 import { humanBytes, PullProgress } from './pullprogress.js';
+import { table } from './table.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -58,11 +59,6 @@ function ago(iso: string | undefined): string {
     if (v >= 1) return `${v} ${unit}${v > 1 ? 's' : ''} ago`;
   }
   return 'Less than a minute ago';
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n') + '\n';
 }
 
 export function imageCommands(program: Command): void {
