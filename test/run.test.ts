@@ -10,6 +10,7 @@ import { loadImages } from '../src/image/interchange.js';
 import { Store } from '../src/image/store.js';
 import { stageIds } from '../src/runtime/stages/index.js';
 import { fixtureImages, repoRoot } from './lib/fixtures.js';
+import { startRegistry } from './lib/registry.js';
 
 let root: string;
 let store: Store;
@@ -254,5 +255,29 @@ t.test('--network host keeps the host network; the default has only loopback', a
   const bad = run(['--network', 'bridge', 'busybox', 'true']);
   t.equal(bad.status, 1);
   t.match(bad.stderr, /^glassbox: option '--network <mode>' argument 'bridge' is invalid/);
+  assertNothingLeft(t);
+});
+
+t.test("SIGTERM to glassbox reaches the program, and the program's answer is the exit code", async (t) => {
+  const child = spawn(process.execPath, [bin(), '--root', root, 'run', '-q', '--rm', 'busybox', 'sh', '-c', 'trap "echo got TERM; exit 3" TERM; echo ready; sleep 30 & wait'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  for (let i = 0; i < 200 && !out.includes('ready'); i++) await sleep(25);
+  child.kill('SIGTERM');
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  t.equal(out, 'ready\ngot TERM\n');
+  t.equal(code, 3);
+  assertNothingLeft(t);
+});
+
+t.test('a missing image is pulled first, with its progress, then run', async (t) => {
+  const reg = await startRegistry();
+  t.teardown(() => reg.stop());
+  await reg.push((await fixtureImages()).layout('busybox'), 'pulled/busybox:latest');
+  const r = spawnSync(process.execPath, [bin(), '--root', root, 'run', '--rm', `${reg.host}/pulled/busybox`, 'echo', 'ran'], { encoding: 'utf8', timeout: 60_000 });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, 'ran\n');
+  t.match(r.stderr, /Pulling .*pulled\/busybox:latest/);
+  t.match(r.stderr, /: (Pull complete|Already exists)$/m, 'per-layer lines (the busybox layer is in the store already)');
   assertNothingLeft(t);
 });

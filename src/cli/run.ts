@@ -16,6 +16,7 @@ import type { Stage } from '../runtime/stage.js';
 import { stageIds } from '../runtime/stages/index.js';
 import { GlassboxError } from '../util/errors.js';
 import { interruptible, openStore } from './images.js';
+import { PullProgress } from './pullprogress.js';
 
 interface RunFlags {
   hostname?: string;
@@ -38,11 +39,14 @@ interface RunFlags {
   pidsLimit?: number;
 }
 
-/** Stage lines: "ns-uts  0.3 ms". Pull progress is left to pull's own printer. */
+/** Stage lines on stderr ("✓ ns-uts  0 ms"), and a pull's progress when the image is missing, as docker run shows it. */
 function stagePrinter(quiet: boolean): (e: GlassboxEvent) => void {
   const began = new Map<string, number>();
+  const pull = new PullProgress(process.stderr);
   return (e) => {
-    if (quiet || e.kind !== 'stage') return;
+    if (quiet) return;
+    if (e.kind === 'host') return pull.handle(e);
+    if (e.kind !== 'stage') return;
     if (e.phase === 'begin') began.set(e.stage, e.t);
     if (e.phase === 'end') process.stderr.write(chalk.dim(`${chalk.green('✓')} ${e.stage.padEnd(11)} ${(e.t - (began.get(e.stage) ?? e.t)).toString().padStart(4)} ms\n`));
     if (e.phase === 'failed') process.stderr.write(`${chalk.red('✗')} ${e.stage}\n`);
