@@ -25,14 +25,23 @@ const shimPids = (): number[] => {
   return out ? out.split('\n').map(Number) : [];
 };
 
+/** Container cgroups (64-hex names) under any glassbox parent (one per store), in every hierarchy. */
 function containerCgroups(): string[] {
   const out: string[] = [];
-  const look = (dir: string) => {
-    if (!fs.existsSync(dir)) return;
-    for (const n of fs.readdirSync(dir)) if (/^[a-f0-9]{64}$/.test(n)) out.push(path.join(dir, n));
-  };
-  for (const h of fs.readdirSync('/sys/fs/cgroup')) look(path.join('/sys/fs/cgroup', h, 'glassbox'));
-  look('/sys/fs/cgroup/glassbox');
+  const hierarchies = ['/sys/fs/cgroup', ...fs.readdirSync('/sys/fs/cgroup').map((h) => path.join('/sys/fs/cgroup', h))];
+  for (const h of hierarchies) {
+    let parents: string[];
+    try {
+      parents = fs.readdirSync(h).filter((n) => n.startsWith('glassbox'));
+    } catch {
+      continue;
+    }
+    for (const p of parents) {
+      const dir = path.join(h, p);
+      if (!fs.statSync(dir).isDirectory()) continue;
+      for (const n of fs.readdirSync(dir)) if (/^[a-f0-9]{64}$/.test(n)) out.push(path.join(dir, n));
+    }
+  }
   return out;
 }
 

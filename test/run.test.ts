@@ -40,16 +40,22 @@ function assertNothingLeft(t: Test): void {
   t.same(containerCgroups(), [], 'no container cgroup left in any hierarchy');
 }
 
-/** Container cgroups (64-hex names) under glassbox/ in every hierarchy. */
+/** Container cgroups (64-hex names) under any glassbox parent (one per store), in every hierarchy. */
 function containerCgroups(): string[] {
   const out: string[] = [];
-  for (const h of fs.readdirSync('/sys/fs/cgroup')) {
-    const dir = path.join('/sys/fs/cgroup', h, 'glassbox');
-    if (!fs.existsSync(dir)) continue;
-    for (const n of fs.readdirSync(dir)) if (/^[a-f0-9]{64}$/.test(n)) out.push(path.join(dir, n));
-  }
-  if (fs.existsSync('/sys/fs/cgroup/glassbox')) {
-    for (const n of fs.readdirSync('/sys/fs/cgroup/glassbox')) if (/^[a-f0-9]{64}$/.test(n)) out.push(`/sys/fs/cgroup/glassbox/${n}`);
+  const hierarchies = ['/sys/fs/cgroup', ...fs.readdirSync('/sys/fs/cgroup').map((h) => path.join('/sys/fs/cgroup', h))];
+  for (const h of hierarchies) {
+    let parents: string[];
+    try {
+      parents = fs.readdirSync(h).filter((n) => n.startsWith('glassbox'));
+    } catch {
+      continue;
+    }
+    for (const p of parents) {
+      const dir = path.join(h, p);
+      if (!fs.statSync(dir).isDirectory()) continue;
+      for (const n of fs.readdirSync(dir)) if (/^[a-f0-9]{64}$/.test(n)) out.push(path.join(dir, n));
+    }
   }
   return out;
 }
@@ -279,5 +285,14 @@ t.test('a missing image is pulled first, with its progress, then run', async (t)
   t.equal(r.stdout, 'ran\n');
   t.match(r.stderr, /Pulling .*pulled\/busybox:latest/);
   t.match(r.stderr, /: (Pull complete|Already exists)$/m, 'per-layer lines (the busybox layer is in the store already)');
+  assertNothingLeft(t);
+});
+
+t.test('only the container counts against its cgroup: the helper leaves it; no inherited descriptor reaches the program', async (t) => {
+  // sh and two sleeps: three processes, the limit exactly (docker gives the same).
+  const r = run(['--pids-limit', '3', 'busybox', 'sh', '-c', 'sleep 0.3 & sleep 0.3 & wait; echo ok']);
+  t.equal(r.stdout, 'ok\n', r.stderr);
+  const fds = spawnSync('sh', ['-c', `exec 7</dev/null; exec ${process.execPath} ${bin()} --root ${root} run -q --rm busybox ls /proc/self/fd`], { encoding: 'utf8' });
+  t.same(fds.stdout.trim().split('\n').sort(), ['0', '1', '2', '3'].sort(), "only stdio (and ls's own directory fd): fd 7 stayed outside");
   assertNothingLeft(t);
 });

@@ -209,7 +209,7 @@ export function lifecycleCommands(program: Command): void {
           ok(await askControl(store.root, id, { cmd: 'kill', signal: 'SIGKILL' }), 'rm');
           if (!(await waitUntilStopped(store, id, 10_000))) throw new GlassboxError('it did not stop', { op: 'rm', subject: q, code: 'ETIMEDOUT' });
         }
-        const cg = await openCgroup(id);
+        const cg = await openCgroup(id, { parent: store.cgroupParent });
         await cg?.destroy();
         fs.rmSync(containerDir(store, id), { recursive: true, force: true });
         process.stdout.write(`${q}\n`);

@@ -77,8 +77,12 @@ class PauseInput {
     if (this.lines.length) return Promise.resolve(this.lines.shift());
     if (this.ended) return Promise.resolve(undefined);
     return new Promise((resolve) => {
-      this.waiter = resolve;
-      signal?.addEventListener('abort', () => this.take(undefined), { once: true });
+      const onAbort = () => this.take(undefined);
+      this.waiter = (line) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(line);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 

@@ -8,7 +8,7 @@
 // Whatever is in blobs/ or layers/ is whole and verified; a crash leaves at
 // most files in tmp/, which the next store user removes.
 import * as fs from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { GlassboxError, errnoOf } from '../util/errors.js';
 import { lockFile, withLock, type Lock } from '../util/lock.js';
@@ -184,6 +184,15 @@ export class Store {
 
   config(manifest: ImageManifest): ImageConfig {
     return this.readJson<ImageConfig>(manifest.config.digest);
+  }
+
+  /**
+   * The cgroup parent of this store's containers: glassbox for the default
+   * store, glassbox-<hash of the root> for any other, so that one store's gc
+   * never takes another store's containers for leftovers.
+   */
+  get cgroupParent(): string {
+    return this.root === DEFAULT_ROOT ? 'glassbox' : `glassbox-${createHash('sha256').update(this.root).digest('hex').slice(0, 8)}`;
   }
 
   /** Container directories, whatever their state. */

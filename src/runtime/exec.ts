@@ -50,10 +50,11 @@ export async function execInContainer(store: Store, id: string, o: ExecOptions):
   let handedOver = false;
   try {
     // The cgroup first: everything the helper forks is then counted and limited with the container.
-    const cg = await openCgroup(id);
+    const cg = await openCgroup(id, { parent: store.cgroupParent });
     if (cg) await cg.join(helper.pid);
     await helper.call('setns', { pid, types: ['ipc', 'uts', 'net', 'cgroup', 'pid', 'mnt'] });
     await helper.call('fork_init', {});
+    await cg?.leave(helper.pid);
     const user = o.user ? await helper.call('resolve_user', { spec: o.user }) : { uid: 0, gid: 0, groups: [] as number[], home: '/root' };
     await helper.call('capabilities', { keep: DOCKER_DEFAULT_CAPS });
     await helper.call('user', { uid: user.uid, gid: user.gid, groups: user.groups });

@@ -35,7 +35,7 @@ export async function gc(store: Store): Promise<GcResult> {
       live.add(id);
       continue;
     }
-    const cg = await openCgroup(id);
+    const cg = await openCgroup(id, { parent: store.cgroupParent });
     if (cg) {
       await cg.destroy();
       removed.cgroups.push(...cg.paths);
@@ -44,6 +44,6 @@ export async function gc(store: Store): Promise<GcResult> {
     removed.containers.push(id);
   }
   // Cgroups whose container directory is gone (glassbox killed between removing one and the other).
-  removed.cgroups.push(...(await removeStale(undefined, (name) => live.has(name))));
+  removed.cgroups.push(...(await removeStale(store.cgroupParent, (name) => live.has(name))));
   return removed;
 }

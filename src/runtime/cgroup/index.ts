@@ -76,6 +76,8 @@ export interface Cgroup {
   readonly written: WrittenFile[];
   /** Move a process (all its threads) into the cgroup in every hierarchy. */
   join(pid: number): Promise<void>;
+  /** Move a process back to glassbox's own cgroups (the helper, once it has forked PID 1). */
+  leave(pid: number): Promise<void>;
   stats(): Promise<CgroupStats>;
   /** Every process in the cgroup or below it, in any of its hierarchies. */
   procs(): Promise<number[]>;
@@ -315,6 +317,21 @@ class Group implements Cgroup {
   async join(pid: number): Promise<void> {
     if (!Number.isInteger(pid) || pid <= 0) throw new GlassboxError(`invalid pid ${pid}`, { op: 'cgroup join', subject: this.name, code: 'EINVAL' });
     for (const d of this.dirs) await this.files.write(join(d.path, 'cgroup.procs'), String(pid), joinWhy(d));
+  }
+
+  async leave(pid: number): Promise<void> {
+    // Back to glassbox's own cgroup in each hierarchy: a leaf with a process
+    // in it already, so v2's rule against processes in inner cgroups holds.
+    const mine = await readFile('/proc/self/cgroup', 'utf8');
+    for (const d of this.dirs) {
+      const line = mine.split('\n').find((l) => {
+        const [, controllers] = l.split(':');
+        return d.kind === 'v2' || d.kind === 'unified' ? controllers === '' : controllers !== undefined && controllers.split(',').some((c) => d.controllers.includes(c));
+      });
+      if (!line) continue;
+      const own = line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1);
+      await this.files.write(join(d.root, own, 'cgroup.procs'), String(pid), 'take the helper out: only the container counts against its limits');
+    }
   }
 
   stats(): Promise<CgroupStats> {

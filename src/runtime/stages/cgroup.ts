@@ -18,9 +18,9 @@ function limitsText(ctx: RunContext): string {
 export const cgroupStage: Stage = {
   id: 'cgroup',
   title: 'Create the cgroup and join it',
-  describe: (ctx) => `create glassbox/${ctx.id.slice(0, 12)}… in every cgroup hierarchy, write ${limitsText(ctx)}, and move the helper in`,
+  describe: (ctx) => `create ${ctx.store.cgroupParent}/${ctx.id.slice(0, 12)}… in every cgroup hierarchy, write ${limitsText(ctx)}, and move the helper in`,
   async run(ctx) {
-    ctx.cgroup = await createCgroup(ctx.id, ctx.options.limits ?? {});
+    ctx.cgroup = await createCgroup(ctx.id, ctx.options.limits ?? {}, { parent: ctx.store.cgroupParent });
     await ctx.cgroup.join(ctx.helper!.pid);
   },
   async undo(ctx) {

@@ -37,5 +37,9 @@ export const nsPid: Stage = {
   async run(ctx) {
     await ctx.helper!.call('unshare', { flags: ['CLONE_NEWPID'] });
     await ctx.helper!.call('fork_init', {});
+    // PID 1 stays in the container's cgroup; the helper, which only waits for
+    // it now, leaves, as containerd's shim is outside: it must not count
+    // against --pids-limit or --memory.
+    await ctx.cgroup?.leave(ctx.helper!.pid);
   },
 };
