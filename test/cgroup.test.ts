@@ -141,6 +141,7 @@ t.test('detection from mountinfo text: pure v2, pure v1, hybrid, none', async (t
       ['/sys/fs/cgroup/memory', 'memory'],
       ['/sys/fs/cgroup/cpu,cpuacct', 'cpu,cpuacct'],
       ['/sys/fs/cgroup/pids', 'pids'],
+      ['/sys/fs/cgroup/devices', 'devices'],
       ['/sys/fs/cgroup/systemd', 'name=systemd'],
     ],
   );
@@ -193,9 +194,13 @@ t.test('limits are written to the files docker and runc write', { skip: needRoot
   t.equal(cg.mode, live!.mode);
   for (const p of cg.paths) t.ok(p.endsWith(`/glassbox/${name}`), `${p} is under the default parent`);
   for (const w of cg.written) {
+    t.ok(w.why.length > 5, `${w.path}: ${w.why}`);
+    // devices.deny and devices.allow are write-only: their result is devices.list.
+    if (/devices\.(deny|allow)$/.test(w.path)) continue;
     t.equal(readFileSync(w.path, 'utf8').trim(), w.value, `${w.path} holds ${w.value}`);
-    t.ok(w.why.length > 20, `${w.path}: ${w.why}`);
   }
+  const devicesDir = cg.paths.find((p) => p.includes('/devices/'));
+  if (devicesDir) t.match(readFileSync(`${devicesDir}/devices.list`, 'utf8'), /^c 1:3 rwm$/m, 'the devices cgroup allows /dev/null, and only the default list');
   const byFile = new Map(cg.written.map((w) => [w.path.split('/').pop()!, w.value]));
   if (cg.mode === 'v2') {
     t.equal(byFile.get('memory.max'), String(64 * MiB));
@@ -232,7 +237,7 @@ t.test('a joined process is in the glassbox cgroup of every hierarchy, and destr
   const lines = readFileSync(`/proc/${child.pid}/cgroup`, 'utf8').trim().split('\n');
   const want = `/${PARENT}/${name}`;
   const inHierarchy = (controllers: string) => lines.find((l) => l.split(':')[1]!.split(',').includes(controllers) || (controllers === '' && l.startsWith('0::')));
-  const used = live!.mode === 'v2' ? [''] : ['memory', 'cpu', 'cpuacct', 'pids', ...(live!.v1Roots['name=systemd'] ? ['name=systemd'] : []), ...(live!.mode === 'hybrid' ? [''] : [])];
+  const used = live!.mode === 'v2' ? [''] : ['memory', 'cpu', 'cpuacct', 'pids', 'devices', ...(live!.v1Roots['name=systemd'] ? ['name=systemd'] : []), ...(live!.mode === 'hybrid' ? [''] : [])];
   for (const c of used) t.equal(inHierarchy(c)?.split(':')[2], want, `${c || 'cgroup2'}: ${want}`);
   t.same(await cg.procs(), [child.pid], 'procs() lists it');
   t.equal((await cg.stats()).pids, 1);

@@ -296,3 +296,11 @@ t.test('only the container counts against its cgroup: the helper leaves it; no i
   t.same(fds.stdout.trim().split('\n').sort(), ['0', '1', '2', '3'].sort(), "only stdio (and ls's own directory fd): fd 7 stayed outside");
   assertNothingLeft(t);
 });
+
+t.test('a device the container makes is not a device it may open: only runc\'s default devices are allowed', async (t) => {
+  const r = run(['busybox', 'sh', '-c', 'mknod /tmp/disk b 7 0 && echo made; head -c 1 /tmp/disk; echo x > /dev/null && echo null-ok']);
+  t.match(r.stdout, /^made$/m, 'mknod works (CAP_MKNOD, as docker)');
+  t.match(r.stderr, /\/tmp\/disk: Operation not permitted/, 'but opening it is refused by the devices cgroup');
+  t.match(r.stdout, /^null-ok$/m);
+  assertNothingLeft(t);
+});

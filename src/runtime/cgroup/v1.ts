@@ -12,7 +12,7 @@ import { CPU_PERIOD_US, cpuQuota, dropUndefined, keyed } from './v2.js';
  * The controllers glassbox uses, in runc's order (libcontainer's fs.go subsystems):
  * memory, cpu and pids carry the limits; cpuacct the CPU time the stats report.
  */
-export const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids'] as const;
+export const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'devices'] as const;
 
 /** The named hierarchy systemd keeps for its own process tracking, joined as runc joins it. */
 export const SYSTEMD_NAMED = 'name=systemd';
@@ -94,7 +94,30 @@ export async function applyV1(files: CgroupFiles, dirOf: DirOf, limits: CgroupLi
   if (limits.pidsMax !== undefined) {
     await files.write(join(dirOf('pids')!, 'pids.max'), String(limits.pidsMax), `--pids-limit: fork and clone fail with EAGAIN once the cgroup holds ${limits.pidsMax} tasks`);
   }
+  const devices = dirOf('devices');
+  if (devices) {
+    // CAP_MKNOD is among docker's capabilities: what keeps a container from
+    // making /dev/sda and reading the host's disk is this list.
+    await files.write(join(devices, 'devices.deny'), 'a', 'deny every device first: the container may open only those allowed below');
+    for (const [rule, why] of DEVICE_ALLOW) await files.write(join(devices, 'devices.allow'), rule, why);
+  }
 }
+
+/** runc's default allowed devices (libcontainer/specconv AllowedDevices), as docker uses them. */
+export const DEVICE_ALLOW: [string, string][] = [
+  ['c *:* m', 'mknod of any character device is allowed, opening it is not'],
+  ['b *:* m', 'mknod of any block device is allowed, opening it is not'],
+  ['c 1:3 rwm', '/dev/null'],
+  ['c 1:5 rwm', '/dev/zero'],
+  ['c 1:7 rwm', '/dev/full'],
+  ['c 1:8 rwm', '/dev/random'],
+  ['c 1:9 rwm', '/dev/urandom'],
+  ['c 5:0 rwm', '/dev/tty'],
+  ['c 5:1 rwm', '/dev/console'],
+  ['c 5:2 rwm', '/dev/ptmx'],
+  ['c 136:* rwm', '/dev/pts/*, the pseudo-terminals'],
+  ['c 10:200 rwm', '/dev/net/tun'],
+];
 
 /** v1's "unlimited" is the largest page-aligned signed 64-bit value; anything this large is no limit. */
 const V1_UNLIMITED = 2 ** 62;
