@@ -73,3 +73,8 @@ export interface RunContext {
   argv?: string[];
   exit?: { status?: number; signal?: number };
 }
+
+/** An exit status as a shell reports it: the status, or 128 + the signal that killed the program. */
+export function exitCodeOf(exit: { status?: number; signal?: number }): number {
+  return exit.signal !== undefined ? 128 + exit.signal : (exit.status ?? 1);
+}

@@ -5,7 +5,7 @@ import type { EventSink, StageEvent } from '../events/schema.js';
 import { dropEvents } from '../events/schema.js';
 import type { Store } from '../image/store.js';
 import { GlassboxError } from '../util/errors.js';
-import type { RunContext, RunOptions } from './context.js';
+import { exitCodeOf, type RunContext, type RunOptions } from './context.js';
 import { serveControl } from './control.js';
 import { gc } from './gc.js';
 import { takeSnapshot } from './snapshot.js';
@@ -16,8 +16,11 @@ export interface EngineOptions {
   events?: EventSink;
   /** Stage ids to pause before; 'all' pauses before every one (--step). */
   breakpoints?: Set<string> | 'all';
-  /** Called at a pause; resolves 'step' to keep pausing, 'continue' to run to the end. */
-  /** `resumed` settles when another terminal resumes the pause (glassbox resume): stop waiting then. */
+  /**
+   * Called at a pause; resolves 'step' to keep pausing, 'continue' to run to
+   * the end. `resumed` settles when another terminal resumes the pause
+   * (glassbox resume): stop waiting then.
+   */
   onPause?: (stage: Stage, ctx: RunContext, signal?: AbortSignal, resumed?: Promise<unknown>) => Promise<'step' | 'continue'>;
   /** Ctrl-C before the program runs: stop and undo. */
   signal?: AbortSignal;
@@ -109,6 +112,5 @@ export async function runContainer(store: Store, options: RunOptions, eo: Engine
     }
     if (undoError && ctx.exit) throw undoError;
   }
-  const exit = ctx.exit ?? { status: 1 };
-  return { ctx, exitCode: exit.signal !== undefined ? 128 + exit.signal : (exit.status ?? 1) };
+  return { ctx, exitCode: exitCodeOf(ctx.exit ?? { status: 1 }) };
 }

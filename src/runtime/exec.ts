@@ -13,6 +13,7 @@ import { askControl } from './control.js';
 import { LiveHelper, type StdioSlot } from './helper/live.js';
 import { DOCKER_DEFAULT_CAPS } from './stages/security.js';
 import { containerDir } from './state.js';
+import { exitCodeOf } from './context.js';
 
 export interface ExecOptions {
   argv: string[];
@@ -71,8 +72,7 @@ export async function execInContainer(store: Store, id: string, o: ExecOptions):
     }
     handedOver = pty !== undefined;
     o.onStarted?.(pty?.master);
-    const exit = await helper.exited;
-    return exit.signal !== undefined ? 128 + exit.signal : (exit.status ?? 1);
+    return exitCodeOf(await helper.exited);
   } finally {
     await helper.stop();
     if (pty && !handedOver) fs.closeSync(pty.master);

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import type { RunContext } from '../context.js';
+import { exitCodeOf, type RunContext } from '../context.js';
 import { GlassboxError } from '../../util/errors.js';
 import { listContainers, self, updateState, writeState } from '../state.js';
 import type { Stage } from '../stage.js';
@@ -84,8 +84,7 @@ export const createStage: Stage = {
     if (!ctx.dirs) return;
     // A run that ended is kept, as docker keeps it, unless --rm; a run that failed or was stopped before its program ran is removed.
     if (ctx.exit && !ctx.options.rm) {
-      const exitCode = ctx.exit.signal !== undefined ? 128 + ctx.exit.signal : (ctx.exit.status ?? 1);
-      updateState(ctx.dirs.root, { status: 'exited', exitCode, finished: new Date().toISOString(), oomKilled: ctx.oomKilled });
+      updateState(ctx.dirs.root, { status: 'exited', exitCode: exitCodeOf(ctx.exit), finished: new Date().toISOString(), oomKilled: ctx.oomKilled });
       return;
     }
     fs.rmSync(ctx.dirs.root, { recursive: true, force: true });
