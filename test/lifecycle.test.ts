@@ -111,11 +111,12 @@ t.test("exec runs another program in the running container's namespaces, cgroup 
 });
 
 t.test('inspect of an exited container tells its state and where its config is', async (t) => {
-  t.equal(gb('run', '-q', '--name', 'finished', 'busybox', 'sh', '-c', 'exit 2').status, 2);
+  t.equal(gb('run', '-q', '--name', 'finished', '-u', 'nobody', 'busybox', 'sh', '-c', 'exit 2').status, 2);
   const r = gb('inspect', 'finished');
   t.match(r.stdout, /^container [a-f0-9]{12} \(finished\): exited, exit code 2$/m);
   const j = JSON.parse(gb('inspect', '--json', 'finished').stdout) as { state: { exitCode: number }; config: { process: { args: string[] } } };
   t.equal(j.state.exitCode, 2);
   t.same(j.config.process.args, ['sh', '-c', 'exit 2']);
+  t.same((j.config.process as unknown as { user: unknown }).user, { uid: 65534, gid: 65534, additionalGids: [] }, 'the config names the user it ran as');
   gb('rm', 'finished');
 });

@@ -1,6 +1,8 @@
 // What stands between the container's root and the host's: runc's masked
 // and read-only paths, docker's default capabilities (the rest dropped from
 // the bounding set, so no exec regains them), the image's user.
+import * as fs from 'node:fs';
+import { join } from 'node:path';
 import type { Stage } from '../stage.js';
 
 /** Docker's default capability set (moby oci/caps/defaults.go). */
@@ -52,6 +54,12 @@ export const securityStage: Stage = {
     const spec = ctx.options.user ?? ctx.image!.config.config?.User ?? '';
     const user = spec ? await h.call('resolve_user', { spec }) : { uid: 0, gid: 0, groups: [] as number[], home: '/root' };
     ctx.user = user;
+    // config.json said root until now: the user is known only inside the container's /etc/passwd.
+    const cfgPath = join(ctx.dirs!.root, 'config.json');
+    const oci = JSON.parse(fs.readFileSync(cfgPath, 'utf8')) as { process: { user: unknown; noNewPrivileges?: boolean } };
+    oci.process.user = { uid: user.uid, gid: user.gid, additionalGids: user.groups };
+    oci.process.noNewPrivileges = Boolean(ctx.options.noNewPrivileges);
+    fs.writeFileSync(cfgPath, JSON.stringify(oci, null, 2) + '\n');
     if (ctx.options.noNewPrivileges) await h.call('no_new_privs', {});
     await h.call('capabilities', { keep: DOCKER_DEFAULT_CAPS });
     // After the capabilities: a user other than root loses them at setuid, as with docker.
