@@ -9,6 +9,7 @@ import t, { type Test } from 'tap';
 import { loadImages } from '../src/image/interchange.js';
 import { Store } from '../src/image/store.js';
 import { fixtureImages, repoRoot } from './lib/fixtures.js';
+import { containerCgroups, shimPids } from './lib/leftovers.js';
 
 let root: string;
 const bin = () => path.join(repoRoot(), 'dist/src/cli/bin.js');
@@ -20,30 +21,7 @@ t.before(async () => {
 });
 t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
 
-const shimPids = (): number[] => {
-  const out = spawnSync('pgrep', ['glassbox-shim'], { encoding: 'utf8' }).stdout.trim();
-  return out ? out.split('\n').map(Number) : [];
-};
 
-/** Container cgroups (64-hex names) under any glassbox parent (one per store), in every hierarchy. */
-function containerCgroups(): string[] {
-  const out: string[] = [];
-  const hierarchies = ['/sys/fs/cgroup', ...fs.readdirSync('/sys/fs/cgroup').map((h) => path.join('/sys/fs/cgroup', h))];
-  for (const h of hierarchies) {
-    let parents: string[];
-    try {
-      parents = fs.readdirSync(h).filter((n) => n.startsWith('glassbox'));
-    } catch {
-      continue;
-    }
-    for (const p of parents) {
-      const dir = path.join(h, p);
-      if (!fs.statSync(dir).isDirectory()) continue;
-      for (const n of fs.readdirSync(dir)) if (/^[a-f0-9]{64}$/.test(n)) out.push(path.join(dir, n));
-    }
-  }
-  return out;
-}
 
 const containers = () => (fs.existsSync(path.join(root, 'containers')) ? fs.readdirSync(path.join(root, 'containers')) : []);
 

@@ -10,6 +10,7 @@ import { loadImages } from '../src/image/interchange.js';
 import { Store } from '../src/image/store.js';
 import { stageIds } from '../src/runtime/stages/index.js';
 import { fixtureImages, repoRoot } from './lib/fixtures.js';
+import { containerCgroups, shimPids } from './lib/leftovers.js';
 import { startRegistry } from './lib/registry.js';
 
 let root: string;
@@ -40,31 +41,7 @@ function assertNothingLeft(t: Test): void {
   t.same(containerCgroups(), [], 'no container cgroup left in any hierarchy');
 }
 
-/** Container cgroups (64-hex names) under any glassbox parent (one per store), in every hierarchy. */
-function containerCgroups(): string[] {
-  const out: string[] = [];
-  const hierarchies = ['/sys/fs/cgroup', ...fs.readdirSync('/sys/fs/cgroup').map((h) => path.join('/sys/fs/cgroup', h))];
-  for (const h of hierarchies) {
-    let parents: string[];
-    try {
-      parents = fs.readdirSync(h).filter((n) => n.startsWith('glassbox'));
-    } catch {
-      continue;
-    }
-    for (const p of parents) {
-      const dir = path.join(h, p);
-      if (!fs.statSync(dir).isDirectory()) continue;
-      for (const n of fs.readdirSync(dir)) if (/^[a-f0-9]{64}$/.test(n)) out.push(path.join(dir, n));
-    }
-  }
-  return out;
-}
 
-/** glassbox-shim processes (a container's init is one until it execs), zombies included. */
-function shimPids(): number[] {
-  const out = spawnSync('pgrep', ['glassbox-shim'], { encoding: 'utf8' }).stdout.trim();
-  return out ? out.split('\n').map(Number) : [];
-}
 
 
 function hostNs(): Record<string, string> {

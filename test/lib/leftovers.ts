@@ -1,0 +1,30 @@
+// What a container may leave on the host, looked for the same way by every test.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import path from 'node:path';
+
+/** glassbox-shim processes (a container's init is one until it execs), zombies included. */
+export function shimPids(): number[] {
+  const out = spawnSync('pgrep', ['glassbox-shim'], { encoding: 'utf8' }).stdout.trim();
+  return out ? out.split('\n').map(Number) : [];
+}
+
+/** Container cgroups (64-hex names) under any glassbox parent (one per store), in every hierarchy. */
+export function containerCgroups(): string[] {
+  const out: string[] = [];
+  const hierarchies = ['/sys/fs/cgroup', ...fs.readdirSync('/sys/fs/cgroup').map((h) => path.join('/sys/fs/cgroup', h))];
+  for (const h of hierarchies) {
+    let parents: string[];
+    try {
+      parents = fs.readdirSync(h).filter((n) => n.startsWith('glassbox'));
+    } catch {
+      continue;
+    }
+    for (const p of parents) {
+      const dir = path.join(h, p);
+      if (!fs.statSync(dir).isDirectory()) continue;
+      for (const n of fs.readdirSync(dir)) if (/^[a-f0-9]{64}$/.test(n)) out.push(path.join(dir, n));
+    }
+  }
+  return out;
+}
