@@ -281,3 +281,10 @@ t.test('a device the container makes is not a device it may open: only runc\'s d
   t.match(r.stdout, /^null-ok$/m);
   assertNothingLeft(t);
 });
+
+t.test("a file that is there but cannot be run: docker's line and exit code 126", async (t) => {
+  const r = run(['busybox', '/etc/passwd']);
+  t.equal(r.status, 126);
+  t.equal(r.stderr, 'glassbox: exec: "/etc/passwd": permission denied\n');
+  assertNothingLeft(t);
+});

@@ -11,7 +11,7 @@ import { openCgroup } from '../runtime/cgroup/index.js';
 import { execInContainer } from '../runtime/exec.js';
 import { formatSnapshot } from '../runtime/snapshot.js';
 import { logPath } from '../runtime/stages/spawn.js';
-import { containerDir, listContainers } from '../runtime/state.js';
+import { containerDir, listContainers, stateOf } from '../runtime/state.js';
 import { GlassboxError } from '../util/errors.js';
 import { openStore } from './images.js';
 import { copyTerminal } from './run.js';
@@ -41,7 +41,7 @@ export function containerCommands(program: Command): void {
     .action(async (query: string, o: { json?: boolean }, cmd: Command) => {
       const store = await openStore(cmd);
       const id = resolveContainer(store, query, 'inspect');
-      const state = listContainers(store).find((c) => c.id === id);
+      const state = stateOf(store, id);
       if (state && !state.alive) {
         // Nobody runs it any more: what its files say.
         const config = JSON.parse(fs.readFileSync(`${containerDir(store, id)}/config.json`, 'utf8')) as unknown;
@@ -100,7 +100,7 @@ function ago(iso: string | undefined): string {
 async function waitUntilStopped(store: Store, id: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const s = listContainers(store).find((c) => c.id === id);
+    const s = stateOf(store, id);
     if (!s || !s.alive) return true;
     await sleep(50);
   }
@@ -122,7 +122,7 @@ export function lifecycleCommands(program: Command): void {
     .action(async (query: string, argv: string[], o: { interactive?: boolean; tty?: boolean; user?: string; env?: string[]; workdir?: string }, cmd: Command) => {
       const store = await openStore(cmd);
       const id = resolveContainer(store, query, 'exec');
-      const state = listContainers(store).find((c) => c.id === id);
+      const state = stateOf(store, id);
       if (!state?.alive) throw new GlassboxError('it is not running', { op: 'exec', subject: query, code: 'EINVAL' });
       process.exitCode = await execInContainer(store, id, {
         argv,
@@ -169,7 +169,7 @@ export function lifecycleCommands(program: Command): void {
       const ms = Math.max(0, Number(o.time)) * 1000;
       for (const q of queries) {
         const id = resolveContainer(store, q, 'stop');
-        const state = listContainers(store).find((c) => c.id === id);
+        const state = stateOf(store, id);
         if (!state?.alive) throw new GlassboxError('it is not running', { op: 'stop', subject: q, code: 'EINVAL' });
         ok(await askControl(store.root, id, { cmd: 'stop', timeoutMs: ms }), 'stop');
         if (!(await waitUntilStopped(store, id, ms + 10_000))) throw new GlassboxError('it did not stop', { op: 'stop', subject: q, code: 'ETIMEDOUT' });
@@ -187,7 +187,7 @@ export function lifecycleCommands(program: Command): void {
       const signal = signalName(o.signal);
       for (const q of queries) {
         const id = resolveContainer(store, q, 'kill');
-        const state = listContainers(store).find((c) => c.id === id);
+        const state = stateOf(store, id);
         if (!state?.alive) throw new GlassboxError('it is not running', { op: 'kill', subject: q, code: 'EINVAL' });
         ok(await askControl(store.root, id, { cmd: 'kill', signal }), 'kill');
         process.stdout.write(`${q}\n`);
@@ -203,7 +203,7 @@ export function lifecycleCommands(program: Command): void {
       const store = await openStore(cmd);
       for (const q of queries) {
         const id = resolveContainer(store, q, 'rm');
-        const state = listContainers(store).find((c) => c.id === id);
+        const state = stateOf(store, id);
         if (state?.alive) {
           if (!o.force) throw new GlassboxError('it is running: stop it first, or use -f', { op: 'rm', subject: q, code: 'EBUSY' });
           ok(await askControl(store.root, id, { cmd: 'kill', signal: 'SIGKILL' }), 'rm');
@@ -241,7 +241,7 @@ export function lifecycleCommands(program: Command): void {
         }
       };
       drain();
-      while (o.follow && listContainers(store).find((c) => c.id === id)?.alive) {
+      while (o.follow && stateOf(store, id)?.alive) {
         await sleep(100);
         drain();
       }

@@ -11,6 +11,7 @@ import { GlassboxError } from '../util/errors.js';
 import { openCgroup } from './cgroup/index.js';
 import { askControl } from './control.js';
 import { LiveHelper, type StdioSlot } from './helper/live.js';
+import { throwIfExecFailed } from './stages/process.js';
 import { DOCKER_DEFAULT_CAPS } from './stages/security.js';
 import { containerDir } from './state.js';
 import { exitCodeOf } from './context.js';
@@ -72,7 +73,9 @@ export async function execInContainer(store: Store, id: string, o: ExecOptions):
     }
     handedOver = pty !== undefined;
     o.onStarted?.(pty?.master);
-    return exitCodeOf(await helper.exited);
+    const exit = await helper.exited;
+    throwIfExecFailed(helper);
+    return exitCodeOf(exit);
   } finally {
     await helper.stop();
     if (pty && !handedOver) fs.closeSync(pty.master);

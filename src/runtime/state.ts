@@ -68,12 +68,18 @@ export function updateState(dir: string, patch: Partial<ContainerState>): void {
   if (s) writeState(dir, { ...s, ...patch });
 }
 
+/** One container's state, read from its own file only; alive as in listContainers. */
+export function stateOf(store: Store, id: string): (ContainerState & { alive: boolean }) | undefined {
+  const s = readState(containerDir(store, id));
+  return s && { ...s, alive: s.status !== 'exited' && ownerAlive(s.owner) };
+}
+
 /** Every container with a state file; a running one whose owner died reads as dead. */
 export function listContainers(store: Store): (ContainerState & { alive: boolean })[] {
   const out: (ContainerState & { alive: boolean })[] = [];
   for (const id of store.containerIds()) {
-    const s = readState(containerDir(store, id));
-    if (s) out.push({ ...s, alive: s.status !== 'exited' && ownerAlive(s.owner) });
+    const s = stateOf(store, id);
+    if (s) out.push(s);
   }
   return out.sort((a, b) => b.created.localeCompare(a.created));
 }

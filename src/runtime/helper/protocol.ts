@@ -85,6 +85,8 @@ export interface Helper {
   readonly initPid: number | undefined;
   /** Settles when init has exited (status, or the signal that killed it). */
   readonly exited: Promise<{ status?: number; signal?: number }>;
+  /** Set when execve failed after the exec command was answered (a file that is not executable, say). */
+  readonly execFailure?: { errno: string; path: string; message: string };
   kill(signal?: NodeJS.Signals): void;
   /** Kill the container and wait until nothing of it is left. */
   stop(): Promise<void>;

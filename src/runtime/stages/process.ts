@@ -1,12 +1,20 @@
 // The last stages: the hostname, then execve of the container's program,
 // then waiting for it.
 import { GlassboxError } from '../../util/errors.js';
+import type { Helper } from '../helper/protocol.js';
 import { updateState } from '../state.js';
 
 /** docker stop's default grace period is 10 s; at a keyboard, 2 s. */
 const STOP_TIMEOUT_MS = 2000;
 import type { Stage } from '../stage.js';
 import { hostnameOf, processSpec } from './create.js';
+
+/** An execve that failed after the helper answered: one line, and docker's code (127 not there, 126 not runnable). */
+export function throwIfExecFailed(h: Helper): void {
+  const failed = h.execFailure;
+  if (!failed) return;
+  throw new GlassboxError(`"${failed.path}": ${failed.message.toLowerCase()}`, { op: 'exec', code: failed.errno, exitCode: failed.errno === 'ENOENT' ? 127 : 126 });
+}
 
 export const hostnameStage: Stage = {
   id: 'hostname',
@@ -64,6 +72,7 @@ export const runningStage: Stage = {
     } finally {
       ctx.signal?.removeEventListener('abort', onAbort);
     }
+    throwIfExecFailed(h);
     if (ctx.exit.signal === 9 && ctx.cgroup) ctx.oomKilled = ((await ctx.cgroup.stats()).oomKills ?? 0) > 0;
   },
 };
