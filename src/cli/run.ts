@@ -5,9 +5,7 @@ import * as fs from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
 import tty from 'node:tty';
 import { addon } from '../native/addon.js';
-import chalk from 'chalk';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { GlassboxEvent } from '../events/schema.js';
 import { parseCpus, parseMemory } from '../runtime/cgroup/index.js';
 import { runContainer } from '../runtime/engine.js';
 import { gc } from '../runtime/gc.js';
@@ -16,7 +14,7 @@ import type { Stage } from '../runtime/stage.js';
 import { stageIds } from '../runtime/stages/index.js';
 import { GlassboxError } from '../util/errors.js';
 import { interruptible, openStore } from './images.js';
-import { PullProgress } from './pullprogress.js';
+import { PAUSE_KEYS, pauseLine, plainPrinter } from './plain.js';
 
 interface RunFlags {
   hostname?: string;
@@ -37,21 +35,6 @@ interface RunFlags {
   memory?: number;
   cpus?: number;
   pidsLimit?: number;
-}
-
-/** Stage lines on stderr ("✓ ns-uts  0 ms"), and a pull's progress when the image is missing, as docker run shows it. */
-function stagePrinter(quiet: boolean): (e: GlassboxEvent) => void {
-  const began = new Map<string, number>();
-  const pull = new PullProgress(process.stderr);
-  return (e) => {
-    if (quiet) return;
-    if (e.kind === 'host') return pull.handle(e);
-    if (e.kind !== 'stage') return;
-    if (e.phase === 'begin') began.set(e.stage, e.t);
-    if (e.phase === 'end') process.stderr.write(chalk.dim(`${chalk.green('✓')} ${e.stage.padEnd(11)} ${(e.t - (began.get(e.stage) ?? e.t)).toString().padStart(4)} ms\n`));
-    if (e.phase === 'failed') process.stderr.write(`${chalk.red('✗')} ${e.stage}\n`);
-    if (e.phase === 'undone') process.stderr.write(chalk.dim(`↩ ${e.stage} undone\n`));
-  };
 }
 
 /**
@@ -102,8 +85,7 @@ class PauseInput {
 /** Plain-mode pause: a line on stdin continues, "c" (or the end of input) runs to the end, terminal or not. */
 function pauser(input: PauseInput) {
   return async (stage: Stage, ctx: RunContext, signal?: AbortSignal, resumed?: Promise<unknown>): Promise<'step' | 'continue'> => {
-    const id = ctx.id ? ` (glassbox inspect|shell|resume ${ctx.id.slice(0, 12)})` : '';
-    process.stderr.write(`${chalk.yellow('paused')} before ${chalk.bold(stage.id)}: ${stage.describe(ctx)}${id}\n  Enter: next stage, c then Enter: run to the end > `);
+    process.stderr.write(`${pauseLine(stage.id, stage.describe(ctx), ctx.id || undefined)}${PAUSE_KEYS}`);
     const outside = resumed?.then(() => {
       process.stderr.write('resumed from another terminal\n');
       return '';
@@ -307,7 +289,7 @@ export function runCommand(program: Command): void {
             limits: { memoryBytes: o.memory || undefined, cpus: o.cpus || undefined, pidsMax: o.pidsLimit || undefined },
           },
           {
-            events: stagePrinter(Boolean(o.quiet) || detached),
+            events: plainPrinter({ quiet: Boolean(o.quiet) || detached }),
             breakpoints: o.step ? 'all' : breaks.length ? new Set(breaks) : undefined,
             // Detached, nobody types at the pauses: only glassbox resume moves the run on.
             onPause: detached ? (_s, _c, _sig, resumed) => (resumed ?? new Promise(() => {})).then(() => 'step' as const) : pauser(input),

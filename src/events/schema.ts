@@ -9,8 +9,14 @@ export interface HeaderEvent {
   schema: number;
   glassbox: string;
   t: number;
-  host: { kernel: string; arch: string; cgroup: 'v1' | 'v2' | 'hybrid' | 'none' };
+  host: { kernel: string; arch: string; cgroup: 'v1' | 'v2' | 'hybrid' | 'none'; hostname: string };
   argv: string[];
+  /** The image as the user named it; its digest arrives in the host 'image' event. */
+  image?: string;
+  /** Which syscalls the tracer recorded: all, the lessons' set, or none. */
+  trace: 'full' | 'lesson' | 'off';
+  /** The stage ids in the order this run takes them. */
+  stages: string[];
 }
 
 export type StagePhase = 'begin' | 'paused' | 'resumed' | 'end' | 'failed' | 'undone';
@@ -21,6 +27,57 @@ export interface StageEvent {
   stage: string;
   phase: StagePhase;
   error?: string;
+  /** At begin and paused: what the stage is about to do, as the pause prompt says it. */
+  about?: string;
+  /** At begin and paused: the container id, once there is one. */
+  id?: string;
+}
+
+/**
+ * One system call, recorded by the native tracer at its exit (or at the
+ * death of the thread that made it). Arguments are decoded as strace -f
+ * prints them; `t` is the entry time.
+ */
+export interface SyscallEvent {
+  kind: 'syscall';
+  /** Entry time, ms since the epoch, with microseconds as the fraction. */
+  t: number;
+  /** Thread group (process) and thread, as the host sees them. */
+  pid: number;
+  tid: number;
+  /** The stage that was running when the call was made. */
+  stage: string;
+  nr: number;
+  name: string;
+  args: string[];
+  /** The return value; null when the call never returned (exit_group, a thread killed inside it). */
+  ret: number | null;
+  /** errno name when the call failed (ret is then -1, as strace shows it). */
+  err?: string;
+  /** Microseconds from entry to exit, tracer overhead included (strace -T). */
+  dur: number;
+  /** The file behind the fd argument, when the tracer knows it (read, write, close...). */
+  fd?: string;
+}
+
+/** A chunk of the container's output (recorded only when glassbox carries its stdio). */
+export interface OutputEvent {
+  kind: 'output';
+  t: number;
+  stream: 'stdout' | 'stderr';
+  data: string;
+}
+
+/** How the container's program ended. */
+export interface ExitEvent {
+  kind: 'exit';
+  t: number;
+  /** Exit status, or the signal that killed it. */
+  status?: number;
+  signal?: number;
+  /** The shell's view of it: status, or 128 + signal. */
+  code: number;
+  oomKilled?: boolean;
 }
 
 export type LayerState =
@@ -81,7 +138,7 @@ export interface SnapshotEvent {
   snapshot: Snapshot;
 }
 
-export type GlassboxEvent = HeaderEvent | StageEvent | HostEvent | SnapshotEvent;
+export type GlassboxEvent = HeaderEvent | StageEvent | HostEvent | SnapshotEvent | SyscallEvent | OutputEvent | ExitEvent;
 
 export type EventSink = (e: GlassboxEvent) => void;
 

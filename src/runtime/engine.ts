@@ -74,7 +74,7 @@ export async function runContainer(store: Store, options: RunOptions, eo: Engine
         });
       }
       if (breakpoints && (breakpoints === 'all' || breakpoints.has(stage.id)) && eo.onPause) {
-        stageEvent(stage.id, 'paused');
+        events({ kind: 'stage', t: Date.now(), stage: stage.id, phase: 'paused', about: stage.describe(ctx), id: ctx.id || undefined });
         if (ctx.id) events({ kind: 'snapshot', t: Date.now(), snapshot: await takeSnapshot(ctx, stage.id) });
         const fromOutside = new Promise<'step'>((r) => (resumeFromOutside = () => r('step')));
         const answer = await Promise.race([eo.onPause(stage, ctx, eo.signal, fromOutside), fromOutside]);
@@ -83,7 +83,8 @@ export async function runContainer(store: Store, options: RunOptions, eo: Engine
         if (eo.signal?.aborted) throw new GlassboxError('interrupted', { op: stage.id, code: 'EINTR' });
         stageEvent(stage.id, 'resumed');
       }
-      stageEvent(stage.id, 'begin');
+      // What it is about to do, with every begin: a replay can pause anywhere and say it.
+      events({ kind: 'stage', t: Date.now(), stage: stage.id, phase: 'begin', about: stage.describe(ctx), id: ctx.id || undefined });
       try {
         await stage.run(ctx);
       } catch (e) {

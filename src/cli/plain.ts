@@ -1,0 +1,58 @@
+// The plain view: what `glassbox run` prints without the TUI, and what
+// `glassbox replay` prints from a trace file. It reads the event stream and
+// nothing else, so a replay prints what the live run printed.
+import chalk from 'chalk';
+import type { GlassboxEvent } from '../events/schema.js';
+import { assertNever } from '../events/schema.js';
+import { PullProgress } from './pullprogress.js';
+
+export interface PlainOptions {
+  /** No stage lines (--quiet). */
+  quiet?: boolean;
+  /** Where stage lines go: stderr, as docker run's progress does. */
+  err?: NodeJS.WriteStream;
+  /** Where recorded program output goes; undefined when the program writes to the terminal itself (a live run). */
+  out?: NodeJS.WritableStream;
+  /** Print the recorded output chunks of stderr here. */
+  outErr?: NodeJS.WritableStream;
+}
+
+/** "✓ ns-uts       0 ms": one line per stage on stderr, a pull's progress, and the program's recorded output. */
+export function plainPrinter(o: PlainOptions = {}): (e: GlassboxEvent) => void {
+  const err = o.err ?? process.stderr;
+  const began = new Map<string, number>();
+  const pull = new PullProgress(err);
+  return (e) => {
+    switch (e.kind) {
+      case 'output':
+        if (e.stream === 'stdout') o.out?.write(e.data);
+        else o.outErr?.write(e.data);
+        return;
+      case 'host':
+        if (!o.quiet) pull.handle(e);
+        return;
+      case 'stage':
+        if (o.quiet) return;
+        if (e.phase === 'begin') began.set(e.stage, e.t);
+        if (e.phase === 'end') err.write(chalk.dim(`${chalk.green('✓')} ${e.stage.padEnd(11)} ${(e.t - (began.get(e.stage) ?? e.t)).toString().padStart(4)} ms\n`));
+        if (e.phase === 'failed') err.write(`${chalk.red('✗')} ${e.stage}\n`);
+        if (e.phase === 'undone') err.write(chalk.dim(`↩ ${e.stage} undone\n`));
+        return;
+      case 'header':
+      case 'snapshot':
+      case 'syscall':
+      case 'exit':
+        return;
+      default:
+        assertNever(e);
+    }
+  };
+}
+
+/** The pause prompt's first line, live and replayed: "paused before ns-uts: unshare(CLONE_NEWUTS): ...". */
+export function pauseLine(stage: string, about: string, id?: string): string {
+  const where = id ? ` (glassbox inspect|shell|resume ${id.slice(0, 12)})` : '';
+  return `${chalk.yellow('paused')} before ${chalk.bold(stage)}: ${about}${where}\n`;
+}
+
+export const PAUSE_KEYS = '  Enter: next stage, c then Enter: run to the end > ';
