@@ -5,7 +5,8 @@
       "sources": [
         "src/addon.cc",
         "src/fsops.cc",
-        "src/pty.cc"
+        "src/pty.cc",
+        "src/tracer.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -2,11 +2,13 @@
 #include <napi.h>
 #include "fsops.h"
 #include "pty.h"
+#include "tracer.h"
 
 namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   glassbox::InitFsOps(env, exports);
   glassbox::InitPty(env, exports);
+  glassbox::InitTracer(env, exports);
   return exports;
 }
 }  // namespace

@@ -14,6 +14,30 @@ export interface NativeAddon {
   tryFlock(fd: number, exclusive: boolean): boolean;
   openpty(size?: { rows: number; cols: number }): { master: number; slave: number; path: string };
   setWinsize(fd: number, rows: number, cols: number): void;
+  /** onEvent('syscalls', records, data) in batches; ('exit', {status|signal, execErrno?}) when the helper ends; ('done') when nothing traced is left. */
+  HelperProcess: new (o: HelperProcessOptions, onEvent: (kind: 'syscalls' | 'exit' | 'done', a?: unknown, b?: unknown) => void) => HelperProcess;
+  /** [read, write], close-on-exec. */
+  pipe(): [number, number];
+}
+
+/** glassbox-shim, started on the tracer's thread (native/src/tracer.cc). */
+export interface HelperProcess {
+  readonly pid: number;
+  /** Node's end of the control socketpair (the helper has the other as fd 3). */
+  readonly controlFd: number;
+  setStage(index: number): void;
+}
+
+export interface HelperProcessOptions {
+  file: string;
+  argv: string[];
+  env: string[];
+  /** Descriptors that become the helper's 0, 1, 2. */
+  fds: number[];
+  /** 0 off, 1 every syscall, 2 the lesson set through seccomp-bpf. */
+  trace: 0 | 1 | 2;
+  capture?: Uint8Array;
+  lesson?: number[];
 }
 
 let cached: NativeAddon | undefined;

@@ -1,13 +1,13 @@
-// The live helper: the glassbox-shim executable, started with its control
-// socket on fd 3 and the container's stdio on 0-2. One request at a time,
-// answered in order; unsolicited events (init's host PID, its exit) are
-// routed to the promises that wait for them.
-import { spawn, type ChildProcess, type IOType } from 'node:child_process';
-import type { Stream } from 'node:stream';
+// The live helper: the glassbox-shim executable, started by the native addon
+// on a thread of its own (native/src/tracer.cc), which can ptrace it and
+// everything it creates. Its control socket is fd 3, the container's stdio
+// 0-2. One request at a time, answered in order; unsolicited events (init's
+// host PID, its exit) are routed to the promises that wait for them.
+import * as fs from 'node:fs';
 import { existsSync } from 'node:fs';
-import { constants } from 'node:os';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
-import type { Socket } from 'node:net';
+import { addon, type HelperProcess } from '../../native/addon.js';
 import { GlassboxError } from '../../util/errors.js';
 import { packageRoot } from '../../util/paths.js';
 import { PROTOCOL_VERSION, type Args, type Command, type ErrorReply, type Helper, type HelperEvent, type Reply } from './protocol.js';
@@ -18,13 +18,24 @@ export function shimPath(): string {
   return p;
 }
 
-export type StdioSlot = IOType | Stream | number;
+/** What the container's fd 0, 1 or 2 is: glassbox's own, /dev/null, or a descriptor of the caller's. */
+export type StdioSlot = 'inherit' | 'ignore' | number;
+
+/** The tracer's side of a helper: how much it records, and where syscall batches go. */
+export interface TraceHooks {
+  mode: 'full' | 'lesson';
+  /** One byte per argument, 6 per syscall number (src/trace/syscalls/capture.ts). */
+  capture: Uint8Array;
+  /** Syscall numbers lesson mode stops on. */
+  lesson: number[];
+  onBatch(records: Float64Array, data: Buffer): void;
+}
 
 export interface LiveHelperOptions {
   /** The container's stdin, stdout, stderr: inherited by default. */
   stdio?: [StdioSlot, StdioSlot, StdioSlot];
-  /** Stage or operation named in errors. */
-  op?: string;
+  /** Put the helper and all it creates under the tracer. */
+  trace?: TraceHooks;
 }
 
 interface Pending {
@@ -35,7 +46,7 @@ interface Pending {
 }
 
 export class LiveHelper implements Helper {
-  private readonly child: ChildProcess;
+  private readonly proc: HelperProcess;
   private readonly socket: Socket;
   private buf = '';
   private nextId = 1;
@@ -50,32 +61,58 @@ export class LiveHelper implements Helper {
   /** Set if the shim reported that execve failed after it answered. */
   execFailure: { errno: string; path: string; message: string } | undefined;
 
-  private constructor(child: ChildProcess) {
-    this.child = child;
-    this.socket = child.stdio[3] as Socket;
+  /** Settles when the tracer has handed over every syscall and nothing it traced is left. */
+  readonly traced: Promise<void>;
+
+  private constructor(o: LiveHelperOptions) {
+    let closed!: () => void;
+    let traced!: () => void;
+    this.closed = new Promise((r) => (closed = r));
+    this.traced = new Promise((r) => (traced = r));
     this.exited = new Promise((r) => (this.settleExit = r));
-    this.closed = new Promise((r) => child.once('exit', () => r()));
+    const opened: number[] = [];
+    const fds = (o.stdio ?? ['inherit', 'inherit', 'inherit']).map((slot, i) => {
+      if (slot === 'inherit') return i;
+      if (slot === 'ignore') {
+        const fd = fs.openSync('/dev/null', i === 0 ? 'r' : 'w');
+        opened.push(fd);
+        return fd;
+      }
+      return slot;
+    });
+    const t = o.trace;
+    try {
+      this.proc = new (addon().HelperProcess)(
+        { file: shimPath(), argv: ['glassbox-shim'], env: shimEnv(), fds, trace: t ? (t.mode === 'full' ? 1 : 2) : 0, capture: t?.capture, lesson: t?.lesson },
+        (kind, a, b) => {
+          if (kind === 'syscalls') t?.onBatch(a as Float64Array, b as Buffer);
+          else if (kind === 'exit') this.onHelperExit(a as { status?: number; signal?: number; execErrno?: string }, closed);
+          else traced();
+        },
+      );
+    } finally {
+      for (const fd of opened) fs.closeSync(fd);
+    }
+    this.socket = new Socket({ fd: this.proc.controlFd, readable: true, writable: true });
     this.socket.setEncoding('utf8');
     this.socket.on('data', (d: string) => this.onData(d));
     this.socket.on('error', () => {});
-    child.on('exit', (code, signal) => {
-      this.gone = true;
-      const err = new GlassboxError(`helper exited (${signal ?? `code ${code}`}) before answering`, { op: 'helper', code: 'EPIPE' });
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
-      // If init never ran, its end is the helper's end.
-      this.settleExit(signal ? { signal: signalNumber(signal) } : { status: code ?? 0 });
-    });
+  }
+
+  private onHelperExit(e: { status?: number; signal?: number; execErrno?: string }, closed: () => void): void {
+    this.gone = true;
+    this.socket.destroy();
+    const how = e.execErrno ? `could not be started: ${e.execErrno}` : `exited (${e.signal !== undefined ? `signal ${e.signal}` : `code ${e.status}`}) before answering`;
+    const err = new GlassboxError(`helper ${how}`, { op: 'helper', code: e.execErrno ?? 'EPIPE' });
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    // If init never ran, its end is the helper's end.
+    this.settleExit(e.signal !== undefined ? { signal: e.signal } : { status: e.status ?? 0 });
+    closed();
   }
 
   static async start(o: LiveHelperOptions = {}): Promise<LiveHelper> {
-    const [i, out, err] = o.stdio ?? ['inherit', 'inherit', 'inherit'];
-    const child = spawn(shimPath(), [], { stdio: [i, out, err, 'pipe'] });
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve);
-      child.once('error', reject);
-    });
-    const h = new LiveHelper(child);
+    const h = new LiveHelper(o);
     const hello = await h.call('hello', {});
     if (hello.version !== PROTOCOL_VERSION) {
       h.kill();
@@ -85,7 +122,12 @@ export class LiveHelper implements Helper {
   }
 
   get pid(): number {
-    return this.child.pid!;
+    return this.proc.pid;
+  }
+
+  /** Tag every syscall entered from now on with this stage (an index into the run's stage list). */
+  setStage(index: number): void {
+    this.proc.setStage(index);
   }
 
   get initPid(): number | undefined {
@@ -95,7 +137,7 @@ export class LiveHelper implements Helper {
   call<C extends Command>(cmd: C, args: Args<C>): Promise<Reply<C>> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+      if (this.gone) {
         reject(new GlassboxError(`helper is gone; cannot ${cmd}`, { op: 'helper', code: 'EPIPE' }));
         return;
       }
@@ -111,17 +153,26 @@ export class LiveHelper implements Helper {
    */
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
     if (this.gone) return;
-    if (this._initPid !== undefined && !this.initEnded) this.child.kill(signal === 'SIGKILL' ? KILL_INIT : signal);
-    else this.child.kill(signal);
+    if (this._initPid !== undefined && !this.initEnded) this.signal(signal === 'SIGKILL' ? KILL_INIT : signal);
+    else this.signal(signal);
   }
 
   /** Kill the container and wait until the helper has exited; SIGKILL it if it will not. */
   async stop(graceMs = 2000): Promise<void> {
     if (this.gone) return;
     this.kill('SIGKILL');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    const timer = setTimeout(() => this.signal('SIGKILL'), graceMs);
     await this.closed;
     clearTimeout(timer);
+  }
+
+  private signal(s: NodeJS.Signals): void {
+    if (this.gone) return;
+    try {
+      process.kill(this.proc.pid, s);
+    } catch {
+      // already gone: its exit is on its way
+    }
   }
 
   private onData(d: string): void {
@@ -174,6 +225,7 @@ export class LiveHelper implements Helper {
 /** native/helper/protocol.h kSignalKillInit */
 const KILL_INIT: NodeJS.Signals = 'SIGUSR2';
 
-function signalNumber(s: NodeJS.Signals): number {
-  return (constants.signals as Record<string, number>)[s] ?? 0;
+/** The helper's environment: glassbox's own, as child_process would have passed it. */
+function shimEnv(): string[] {
+  return Object.entries(process.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
 }
