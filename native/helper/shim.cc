@@ -375,7 +375,19 @@ json Handle(const json& msg) {
     if (umount2(target.c_str(), flags) != 0) Fail("umount2", target);
   } else if (cmd == "mkdir") {
     std::string path = Str(msg, "path");
-    if (mkdir(path.c_str(), msg.value("mode", 0755)) != 0 && errno != EEXIST) Fail("mkdir", path);
+    if (mkdir(path.c_str(), msg.value("mode", 0755)) != 0 && (errno != EEXIST || msg.value("exclusive", false))) Fail("mkdir", path);
+  } else if (cmd == "write_file") {
+    // One write(2) of the whole value, no O_CREAT: what cgroupfs wants.
+    std::string path = Str(msg, "path"), data = Str(msg, "data");
+    int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) Fail("open", path);
+    ssize_t n = write(fd, data.data(), data.size());
+    int err = errno;
+    close(fd);
+    if (n < 0) {
+      errno = err;
+      Fail("write", path);
+    }
   } else if (cmd == "mknod") {
     std::string path = Str(msg, "path");
     mode_t mode = msg.at("mode").get<unsigned>();

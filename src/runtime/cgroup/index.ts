@@ -175,11 +175,39 @@ function readMountinfo(): string {
 
 // ------------------------------------------------------------ files and errors
 
+/**
+ * Who makes the directories and writes the files: Node itself, or a process
+ * the tracer watches (the helper), so a trace shows every write.
+ */
+export interface CgroupIO {
+  /** Fails with EEXIST when exclusive and the directory is there. */
+  mkdir(path: string, exclusive: boolean): Promise<void>;
+  write(path: string, value: string): Promise<void>;
+}
+
 class Files implements CgroupFiles {
   readonly written: WrittenFile[] = [];
 
-  async write(path: string, value: string, why: string): Promise<void> {
-    await writeCgroupFile(path, value);
+  constructor(private readonly io?: CgroupIO) {}
+
+  async mkdir(path: string, exclusive: boolean): Promise<void> {
+    try {
+      if (this.io) await this.io.mkdir(path, exclusive);
+      else await mkdir(path);
+    } catch (e) {
+      if (!exclusive && errnoOf(e) === 'EEXIST') return;
+      throw fsError('mkdir', path, e);
+    }
+  }
+
+  async write(path: string, value: string, why: string, fromNode = false): Promise<void> {
+    if (this.io && !fromNode) {
+      try {
+        await this.io.write(path, value);
+      } catch (e) {
+        throw writeError(path, value, e);
+      }
+    } else await writeCgroupFile(path, value);
     this.written.push({ path, value, why });
   }
 
@@ -330,7 +358,8 @@ class Group implements Cgroup {
       });
       if (!line) continue;
       const own = line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1);
-      await this.files.write(join(d.root, own, 'cgroup.procs'), String(pid), 'take the helper out: only the container counts against its limits');
+      // From Node, not the helper: by now the helper is in a cgroup namespace of its own and cannot name this cgroup.
+      await this.files.write(join(d.root, own, 'cgroup.procs'), String(pid), 'take the helper out: only the container counts against its limits', true);
     }
   }
 
@@ -357,6 +386,8 @@ export interface CgroupOptions {
   parent?: string;
   /** The host's layout when the caller has detected it already (the run header records it). */
   layout?: CgroupLayout;
+  /** Make and write through this (the helper) instead of Node's own calls. */
+  io?: CgroupIO;
 }
 
 /**
@@ -370,7 +401,7 @@ export async function createCgroup(name: string, limits: CgroupLimits, opts: Cgr
   checkLimits(limits);
   const layout = opts.layout ?? detectCgroups();
   const places = placesFor(layout, limits);
-  const files = new Files();
+  const files = new Files(opts.io);
   const made: string[] = [];
   try {
     const dirs: Dir[] = [];
@@ -379,15 +410,11 @@ export async function createCgroup(name: string, limits: CgroupLimits, opts: Cgr
       for (const seg of parentSegs) {
         dir = join(dir, seg);
         // The parent is shared by every container; another one may be making it now.
-        await mkdir(dir).catch((e: unknown) => {
-          if (errnoOf(e) !== 'EEXIST') throw fsError('mkdir', dir, e);
-        });
+        await files.mkdir(dir, false);
       }
       if (p.kind === 'v2') await enableV2(files, p.root, parentSegs, limits);
       const path = join(dir, name);
-      await mkdir(path).catch((e: unknown) => {
-        throw fsError('mkdir', path, e);
-      });
+      await files.mkdir(path, true);
       made.push(path);
       dirs.push({ ...p, path });
     }

@@ -2,7 +2,7 @@
 // shim's fd 3. Every command the runtime can ask of the kernel is a row of
 // this table; a recorder or a replayer covers all of them through call().
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export type CloneFlag = 'CLONE_NEWNS' | 'CLONE_NEWUTS' | 'CLONE_NEWIPC' | 'CLONE_NEWNET' | 'CLONE_NEWPID' | 'CLONE_NEWUSER' | 'CLONE_NEWCGROUP';
 
@@ -29,7 +29,10 @@ export interface Commands {
   sethostname: [{ name: string }, Record<string, never>];
   mount: [{ source?: string; target: string; fstype?: string; flags?: MountFlag[]; data?: string }, Record<string, never>];
   umount: [{ target: string; detach?: boolean }, Record<string, never>];
-  mkdir: [{ path: string; mode?: number }, Record<string, never>];
+  /** An existing directory is fine unless `exclusive`. */
+  mkdir: [{ path: string; mode?: number; exclusive?: boolean }, Record<string, never>];
+  /** open(O_WRONLY) and one write(2) of all of data: a cgroup file. */
+  write_file: [{ path: string; data: string }, Record<string, never>];
   mknod: [{ path: string; mode: number; major?: number; minor?: number }, Record<string, never>];
   symlink: [{ target: string; path: string }, Record<string, never>];
   pivot_root: [{ root: string }, Record<string, never>];
@@ -90,4 +93,8 @@ export interface Helper {
   kill(signal?: NodeJS.Signals): void;
   /** Kill the container and wait until nothing of it is left. */
   stop(): Promise<void>;
+  /** Tag the syscalls made from now on with this stage (an index into the run's stages); a no-op untraced. */
+  setStage?(index: number): void;
+  /** Settles when the tracer has handed over its last syscall. */
+  readonly traced?: Promise<void>;
 }

@@ -20,7 +20,13 @@ export const cgroupStage: Stage = {
   title: 'Create the cgroup and join it',
   describe: (ctx) => `create ${ctx.store.cgroupParent}/${ctx.id.slice(0, 12)}… in every cgroup hierarchy, write ${limitsText(ctx)}, and move the helper in`,
   async run(ctx) {
-    ctx.cgroup = await createCgroup(ctx.id, ctx.options.limits ?? {}, { parent: ctx.store.cgroupParent });
+    const h = ctx.helper!;
+    // The helper makes and writes them, so the tracer records every write.
+    const io = {
+      mkdir: async (path: string, exclusive: boolean) => void (await h.call('mkdir', { path, mode: 0o755, exclusive })),
+      write: async (path: string, data: string) => void (await h.call('write_file', { path, data })),
+    };
+    ctx.cgroup = await createCgroup(ctx.id, ctx.options.limits ?? {}, { parent: ctx.store.cgroupParent, io });
     await ctx.cgroup.join(ctx.helper!.pid);
   },
   async undo(ctx) {
