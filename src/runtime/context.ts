@@ -39,6 +39,14 @@ export interface RunOptions {
   onStarted?: (ctx: RunContext) => void;
   /** Container's stdio: inherited by default. */
   stdio?: [StdioSlot, StdioSlot, StdioSlot];
+  /** Which syscalls the tracer records into the event stream (default off). */
+  trace?: 'full' | 'lesson' | 'off';
+  /**
+   * glassbox carries the program's stdout and stderr through pipes, writing
+   * them to its own and emitting output events (for --record and the TUI).
+   * Not with -t or -d, whose output has its own way.
+   */
+  carryOutput?: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 }
 
 export interface ContainerDirs {
@@ -56,6 +64,10 @@ export interface RunContext {
   readonly events: EventSink;
   /** Ctrl-C or SIGTERM of glassbox itself. */
   readonly signal?: AbortSignal;
+  /** The stage ids of this run, in order (syscalls are tagged with an index into it). */
+  readonly stageIds: readonly string[];
+  /** Settles when the carried output (carryOutput) has all been read. */
+  outputDone?: Promise<void>;
   /** Full id (64 hex); docker shows the first 12. */
   id: string;
   image?: { record: ImageRecord; manifest: ImageManifest; config: ImageConfig; layers: string[] };

@@ -1,8 +1,11 @@
 // Runs the stages of `glassbox run` in order, pausing where asked, and
 // undoes the completed ones in reverse when a stage fails, on Ctrl-C, and at
 // the end of the run (teardown), so the host is left as it was.
-import type { EventSink, StageEvent } from '../events/schema.js';
-import { dropEvents } from '../events/schema.js';
+import { hostname, release } from 'node:os';
+import type { EventSink, HeaderEvent, StageEvent } from '../events/schema.js';
+import { dropEvents, SCHEMA_VERSION } from '../events/schema.js';
+import { packageVersion } from '../util/paths.js';
+import { detectCgroups } from './cgroup/index.js';
 import type { Store } from '../image/store.js';
 import { GlassboxError } from '../util/errors.js';
 import { exitCodeOf, type RunContext, type RunOptions } from './context.js';
@@ -24,6 +27,8 @@ export interface EngineOptions {
   onPause?: (stage: Stage, ctx: RunContext, signal?: AbortSignal, resumed?: Promise<unknown>) => Promise<'step' | 'continue'>;
   /** Ctrl-C before the program runs: stop and undo. */
   signal?: AbortSignal;
+  /** The command line, for the trace header. */
+  argv?: string[];
 }
 
 export interface RunResult {
@@ -34,7 +39,8 @@ export interface RunResult {
 
 export async function runContainer(store: Store, options: RunOptions, eo: EngineOptions = {}): Promise<RunResult> {
   const events = eo.events ?? dropEvents;
-  const ctx: RunContext = { store, options, events, id: '', signal: eo.signal };
+  const ctx: RunContext = { store, options, events, id: '', signal: eo.signal, stageIds: STAGES.map((s) => s.id) };
+  events(headerEvent(options, [...ctx.stageIds], eo.argv ?? process.argv.slice(2)));
   const stageEvent = (stage: string, phase: StageEvent['phase'], error?: string) => events({ kind: 'stage', t: Date.now(), stage, phase, error });
   let breakpoints = eo.breakpoints;
   // What a killed glassbox left: removed before anything new is made.
@@ -83,6 +89,7 @@ export async function runContainer(store: Store, options: RunOptions, eo: Engine
         if (eo.signal?.aborted) throw new GlassboxError('interrupted', { op: stage.id, code: 'EINTR' });
         stageEvent(stage.id, 'resumed');
       }
+      ctx.helper?.setStage?.(STAGES.indexOf(stage));
       // What it is about to do, with every begin: a replay can pause anywhere and say it.
       events({ kind: 'stage', t: Date.now(), stage: stage.id, phase: 'begin', about: stage.describe(ctx), id: ctx.id || undefined });
       try {
@@ -103,6 +110,7 @@ export async function runContainer(store: Store, options: RunOptions, eo: Engine
     let undoError: unknown;
     for (const stage of done.reverse()) {
       if (!stage.undo) continue;
+      ctx.helper?.setStage?.(STAGES.indexOf(stage));
       try {
         await stage.undo(ctx);
         stageEvent(stage.id, 'undone');
@@ -113,5 +121,27 @@ export async function runContainer(store: Store, options: RunOptions, eo: Engine
     }
     if (undoError && ctx.exit) throw undoError;
   }
+  if (ctx.exit) events({ kind: 'exit', t: Date.now(), ...ctx.exit, code: exitCodeOf(ctx.exit), oomKilled: ctx.oomKilled || undefined });
   return { ctx, exitCode: exitCodeOf(ctx.exit ?? { status: 1 }) };
+}
+
+/** Where the stream comes from: enough for a reader on another machine to know what it is looking at. */
+function headerEvent(o: RunOptions, stages: string[], argv: string[]): HeaderEvent {
+  let cgroup: HeaderEvent['host']['cgroup'] = 'none';
+  try {
+    cgroup = detectCgroups().mode;
+  } catch {
+    // no cgroup filesystem: the header says so
+  }
+  return {
+    kind: 'header',
+    schema: SCHEMA_VERSION,
+    glassbox: packageVersion(),
+    t: Date.now(),
+    host: { kernel: release(), arch: process.arch, cgroup, hostname: hostname() },
+    argv,
+    image: o.image,
+    trace: o.trace ?? 'off',
+    stages,
+  };
 }
