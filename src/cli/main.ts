@@ -6,6 +6,7 @@ import { packageVersion } from '../util/paths.js';
 import { imageCommands } from './images.js';
 import { containerCommands, lifecycleCommands } from './containers.js';
 import { runCommand } from './run.js';
+import { traceCommands } from './trace.js';
 
 export interface GlobalOptions {
   root?: string;
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   runCommand(program);
   containerCommands(program);
   lifecycleCommands(program);
+  traceCommands(program);
   return program;
 }
 

@@ -27,6 +27,8 @@ export interface StageEvent {
   stage: string;
   phase: StagePhase;
   error?: string;
+  /** At failed: the exit status glassbox ended with for it (docker's 125-127 where they apply). */
+  exitCode?: number;
   /** At begin and paused: what the stage is about to do, as the pause prompt says it. */
   about?: string;
   /** At begin and paused: the container id, once there is one. */

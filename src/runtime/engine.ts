@@ -96,7 +96,7 @@ export async function runContainer(store: Store, options: RunOptions, eo: Engine
         await stage.run(ctx);
       } catch (e) {
         const err = e instanceof GlassboxError && e.op !== 'helper' ? e : new GlassboxError(e instanceof GlassboxError ? e.detail : (e as Error).message, { op: stage.id, code: (e as GlassboxError).code, cause: e });
-        stageEvent(stage.id, 'failed', err.message);
+        events({ kind: 'stage', t: Date.now(), stage: stage.id, phase: 'failed', error: err.message, exitCode: err.exitCode });
         // A stage that failed half way has side effects too: undo it with the rest.
         done.push(stage);
         throw err;
