@@ -121,6 +121,10 @@ struct State {
 
   Napi::ThreadSafeFunction tsfn;
   std::atomic<int> stage{-1};
+  // The stage that begins when a process's execve succeeds (the program's
+  // own syscalls are 'running', the execve itself still 'exec'); -2: none.
+  std::atomic<int> stageOnExec{-2};
+  std::vector<int64_t> execNrs;
 
   // Handshake with the constructor: the fork's result.
   std::mutex mu;
@@ -139,6 +143,9 @@ struct State {
 }
 
 [[noreturn]] void Child(State& s, char* const* argv, char* const* envp, sock_fprog* filter, int errpipe) {
+  // Out of the way of the descriptors about to be placed at 0..3.
+  int ep = fcntl(errpipe, F_DUPFD_CLOEXEC, 10);
+  if (ep >= 0) errpipe = ep;
   // libuv's uv_spawn does the same: a clean signal state for the new program.
   sigset_t all;
   sigemptyset(&all);
@@ -149,25 +156,27 @@ struct State {
     sigaction(sig, &dfl, nullptr);
   }
   sigprocmask(SIG_SETMASK, &all, nullptr);
-  // Move the four descriptors out of the way, then to 0..3.
+  // Move the descriptors out of the way, then to 0..2 (and 3, the control socket).
+  int n = s.fds[3] >= 0 ? 4 : 3;
   int high[4];
-  for (int i = 0; i < 4; i++) {
+  for (int i = 0; i < n; i++) {
     high[i] = fcntl(s.fds[i], F_DUPFD_CLOEXEC, 10);
     if (high[i] < 0) ChildFail(errpipe, errno);
   }
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < n; i++)
     if (dup2(high[i], i) < 0) ChildFail(errpipe, errno);
   // Nothing else of Node's leaks into the helper or the container.
   int keep = errpipe;
-  if (syscall(SYS_close_range, 4, keep - 1, 0) != 0 || syscall(SYS_close_range, keep + 1, ~0U, 0) != 0) {
-    for (int fd = 4; fd < 4096; fd++)
+  if (keep <= n || syscall(SYS_close_range, n, keep - 1, 0) != 0 || syscall(SYS_close_range, keep + 1, ~0U, 0) != 0) {
+    for (int fd = n; fd < 4096; fd++)
       if (fd != keep) close(fd);
   }
   if (s.mode != kOff) {
     if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) ChildFail(errpipe, errno);
-    if (filter && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, filter) != 0) ChildFail(errpipe, errno);
-    // Wait here until the tracer has set its options.
+    // Wait here until the tracer has set its options: a SECCOMP_RET_TRACE
+    // before PTRACE_O_TRACESECCOMP would fail the call with ENOSYS.
     raise(SIGSTOP);
+    if (filter && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, filter) != 0) ChildFail(errpipe, errno);
   }
   execve(s.file.c_str(), argv, envp);
   ChildFail(errpipe, errno);
@@ -525,6 +534,10 @@ class Tracer {
       if (!t.inSyscall) return;  // the exit of a call entered before we attached
       int64_t ret = info.exit.rval;
       CaptureExit(*s_, t, tid, ret);
+      if (ret == 0 && s_->stageOnExec.load(std::memory_order_relaxed) != -2) {
+        for (int64_t nr : s_->execNrs)
+          if (nr == t.nr) s_->stage.store(s_->stageOnExec.exchange(-2), std::memory_order_relaxed);
+      }
       Emit(tid, t, true, ret);
       t.inSyscall = false;
     }
@@ -654,7 +667,8 @@ class HelperProcess : public Napi::ObjectWrap<HelperProcess> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "HelperProcess",
                        {InstanceAccessor<&HelperProcess::Pid>("pid"), InstanceAccessor<&HelperProcess::ControlFd>("controlFd"),
-                        InstanceMethod<&HelperProcess::SetStage>("setStage")});
+                        InstanceMethod<&HelperProcess::SetStage>("setStage"),
+                        InstanceMethod<&HelperProcess::SetStageOnExec>("setStageOnExec")});
   }
 
   explicit HelperProcess(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HelperProcess>(info) {
@@ -674,14 +688,20 @@ class HelperProcess : public Napi::ObjectWrap<HelperProcess> {
       auto c = o.Get("capture").As<Napi::Uint8Array>();
       s->capture.assign(c.Data(), c.Data() + c.ElementLength());
     }
+    if (o.Has("execNrs") && o.Get("execNrs").IsArray()) {
+      auto l = o.Get("execNrs").As<Napi::Array>();
+      for (uint32_t i = 0; i < l.Length(); i++) s->execNrs.push_back(l.Get(i).As<Napi::Number>().Int64Value());
+    }
     if (o.Has("lesson") && o.Get("lesson").IsArray()) {
       auto l = o.Get("lesson").As<Napi::Array>();
       for (uint32_t i = 0; i < l.Length(); i++) s->lesson.push_back(l.Get(i).As<Napi::Number>().Uint32Value());
     }
     s->auditArch = HostAuditArch();
 
-    int sp[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) throw SystemError(env, errno, "socketpair");
+    // The control socket, fd 3 in the helper; none for a plain program (control: false).
+    int sp[2] = {-1, -1};
+    bool control = !o.Has("control") || o.Get("control").ToBoolean();
+    if (control && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) throw SystemError(env, errno, "socketpair");
     s->fds[3] = sp[1];
     controlFd_ = sp[0];
 
@@ -709,9 +729,9 @@ class HelperProcess : public Napi::ObjectWrap<HelperProcess> {
 
     std::unique_lock<std::mutex> lock(s->mu);
     s->cv.wait(lock, [&] { return s->forked; });
-    close(sp[1]);
+    if (sp[1] >= 0) close(sp[1]);
     if (s->pid < 0) {
-      close(sp[0]);
+      if (sp[0] >= 0) close(sp[0]);
       throw SystemError(env, s->forkErrno, "fork");
     }
     pid_ = s->pid;
@@ -728,6 +748,11 @@ class HelperProcess : public Napi::ObjectWrap<HelperProcess> {
   // The stage now running: every syscall entered from now on is tagged with it.
   Napi::Value SetStage(const Napi::CallbackInfo& info) {
     state_->stage.store(info[0].As<Napi::Number>().Int32Value(), std::memory_order_relaxed);
+    return info.Env().Undefined();
+  }
+  // The stage that begins at the next successful execve (of execNrs), exact to the syscall.
+  Napi::Value SetStageOnExec(const Napi::CallbackInfo& info) {
+    state_->stageOnExec.store(info[0].As<Napi::Number>().Int32Value(), std::memory_order_relaxed);
     return info.Env().Undefined();
   }
 };

@@ -26,6 +26,8 @@ export interface HelperProcess {
   /** Node's end of the control socketpair (the helper has the other as fd 3). */
   readonly controlFd: number;
   setStage(index: number): void;
+  /** The stage that begins at the next successful execve: exact, where setStage after the reply would race. */
+  setStageOnExec(index: number): void;
 }
 
 export interface HelperProcessOptions {
@@ -38,6 +40,10 @@ export interface HelperProcessOptions {
   trace: 0 | 1 | 2;
   capture?: Uint8Array;
   lesson?: number[];
+  /** execve and execveat's numbers, for setStageOnExec. */
+  execNrs?: number[];
+  /** The control socketpair on fd 3 (default true); false for a plain program. */
+  control?: boolean;
 }
 
 let cached: NativeAddon | undefined;

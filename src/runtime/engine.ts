@@ -89,7 +89,8 @@ export async function runContainer(store: Store, options: RunOptions, eo: Engine
         if (eo.signal?.aborted) throw new GlassboxError('interrupted', { op: stage.id, code: 'EINTR' });
         stageEvent(stage.id, 'resumed');
       }
-      ctx.helper?.setStage?.(STAGES.indexOf(stage));
+      // 'running' is tagged by the tracer itself, at exec's execve (process.ts).
+      if (stage.id !== 'running') ctx.helper?.setStage?.(STAGES.indexOf(stage));
       // What it is about to do, with every begin: a replay can pause anywhere and say it.
       events({ kind: 'stage', t: Date.now(), stage: stage.id, phase: 'begin', about: stage.describe(ctx), id: ctx.id || undefined });
       try {

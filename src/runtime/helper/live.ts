@@ -28,6 +28,8 @@ export interface TraceHooks {
   capture: Uint8Array;
   /** Syscall numbers lesson mode stops on. */
   lesson: number[];
+  /** execve and execveat's numbers on this architecture. */
+  execNrs: number[];
   onBatch(records: Float64Array, data: Buffer): void;
 }
 
@@ -83,7 +85,7 @@ export class LiveHelper implements Helper {
     const t = o.trace;
     try {
       this.proc = new (addon().HelperProcess)(
-        { file: shimPath(), argv: ['glassbox-shim'], env: shimEnv(), fds, trace: t ? (t.mode === 'full' ? 1 : 2) : 0, capture: t?.capture, lesson: t?.lesson },
+        { file: shimPath(), argv: ['glassbox-shim'], env: shimEnv(), fds, trace: t ? (t.mode === 'full' ? 1 : 2) : 0, capture: t?.capture, lesson: t?.lesson, execNrs: t?.execNrs },
         (kind, a, b) => {
           if (kind === 'syscalls') t?.onBatch(a as Float64Array, b as Buffer);
           else if (kind === 'exit') this.onHelperExit(a as { status?: number; signal?: number; execErrno?: string }, closed);
@@ -128,6 +130,10 @@ export class LiveHelper implements Helper {
   /** Tag every syscall entered from now on with this stage (an index into the run's stage list). */
   setStage(index: number): void {
     this.proc.setStage(index);
+  }
+
+  setStageOnExec(index: number): void {
+    this.proc.setStageOnExec(index);
   }
 
   get initPid(): number | undefined {

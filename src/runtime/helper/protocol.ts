@@ -2,7 +2,7 @@
 // shim's fd 3. Every command the runtime can ask of the kernel is a row of
 // this table; a recorder or a replayer covers all of them through call().
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export type CloneFlag = 'CLONE_NEWNS' | 'CLONE_NEWUTS' | 'CLONE_NEWIPC' | 'CLONE_NEWNET' | 'CLONE_NEWPID' | 'CLONE_NEWUSER' | 'CLONE_NEWCGROUP';
 
@@ -42,6 +42,10 @@ export interface Commands {
   /** Bind a path on itself, read-only. */
   readonly: [{ path: string }, { skipped?: boolean }];
   no_new_privs: [Record<string, never>, Record<string, never>];
+  /** setrlimit for each; soft or hard -1 is unlimited. */
+  rlimits: [{ limits: { type: string; soft: number; hard: number }[] }, Record<string, never>];
+  /** A deny-list seccomp filter: EPERM for `deny`, ENOSYS for `enosys`, EPERM for clone with nsMask flags. */
+  seccomp: [{ deny: number[]; enosys: number[]; clone: number; nsMask: number }, Record<string, never>];
   /** Resolve "user[:group]" in the container's /etc/passwd and /etc/group. */
   resolve_user: [{ spec: string }, { uid: number; gid: number; groups: number[]; home: string }];
   /** setgroups, setgid, setuid. */
@@ -95,6 +99,8 @@ export interface Helper {
   stop(): Promise<void>;
   /** Tag the syscalls made from now on with this stage (an index into the run's stages); a no-op untraced. */
   setStage?(index: number): void;
+  /** Tag from the next successful execve on with this stage (the program's first syscall is already 'running'). */
+  setStageOnExec?(index: number): void;
   /** Settles when the tracer has handed over its last syscall. */
   readonly traced?: Promise<void>;
 }

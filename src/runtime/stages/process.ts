@@ -41,6 +41,8 @@ export const execStage: Stage = {
     if (p.args.length === 0) throw new GlassboxError('no command specified: the image has no Cmd or Entrypoint, and none was given', { op: 'exec', code: 'EINVAL' });
     ctx.argv = p.args;
     updateState(ctx.dirs!.root, { status: 'running' });
+    // The program's syscalls are 'running' from the instant execve succeeds.
+    ctx.helper!.setStageOnExec?.(ctx.stageIds.indexOf('running'));
     try {
       await ctx.helper!.call('exec', { argv: p.args, env: p.env, cwd: p.cwd });
     } catch (e) {
