@@ -215,6 +215,35 @@ t.test("the program runs with docker's default capabilities, masked and read-onl
   assertNothingLeft(t);
 });
 
+t.test("docker's default seccomp filter refuses namespaces, mounts and module loading; seccomp=unconfined lifts it", async (t) => {
+  const script = 'grep Seccomp: /proc/self/status; unshare -u true && echo unshare-ok; mount -t tmpfs none /mnt && echo mount-ok; true';
+  const r = run(['busybox', 'sh', '-c', script]);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /^Seccomp:\s+2$/m, 'a filter is installed (mode 2)');
+  t.notMatch(r.stdout, /unshare-ok|mount-ok/);
+  t.match(r.stderr, /unshare: unshare\(0x4000000\): Operation not permitted/, 'unshare gets EPERM from the filter');
+  t.match(r.stderr, /mount: permission denied/, "mount gets EPERM from the filter");
+  const free = run(['--security-opt', 'seccomp=unconfined', 'busybox', 'sh', '-c', script]);
+  t.match(free.stdout, /^Seccomp:\s+0$/m, 'unconfined: no filter');
+  // Still no CAP_SYS_ADMIN: the capability check refuses it, after the filter no longer does.
+  t.match(free.stderr, /unshare: unshare\(0x4000000\): Operation not permitted/);
+  assertNothingLeft(t);
+});
+
+t.test('--ulimit sets the soft and hard limits the program starts with, as docker', async (t) => {
+  const r = run(['--ulimit', 'nofile=100:200', '--ulimit', 'nproc=50', 'busybox', 'sh', '-c', 'ulimit -n; ulimit -Hn; ulimit -u']);
+  t.equal(r.status, 0, r.stderr);
+  t.same(r.stdout.trim().split('\n'), ['100', '200', '50']);
+  const bad = run(['--ulimit', 'nofile=300:200', 'busybox', 'true']);
+  t.equal(bad.status, 1);
+  t.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+  t.match(bad.stderr, /^glassbox: option '--ulimit <name=soft\[:hard\]>' argument 'nofile=300:200' is invalid. "nofile=300:200": the soft limit is above the hard one/);
+  const unknown = run(['--ulimit', 'files=1', 'busybox', 'true']);
+  t.equal(unknown.status, 1);
+  t.match(unknown.stderr, /is not a ulimit: use NAME=SOFT\[:HARD\]/);
+  assertNothingLeft(t);
+});
+
 t.test('with no image, run builds and runs the built-in demo, no registry needed', async (t) => {
   const r = spawnSync(process.execPath, [bin(), '--root', root, 'run', '-q', '--rm'], { encoding: 'utf8', timeout: 60_000 });
   t.equal(r.status, 0, r.stderr);

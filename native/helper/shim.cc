@@ -24,6 +24,11 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <sys/resource.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <cstddef>
 #include <grp.h>
 #include <unistd.h>
 
@@ -210,6 +215,67 @@ void ForkInit(const json& msg) {
   else
     Send({{"event", "exit"}, {"status", WEXITSTATUS(status)}});
   _exit(0);
+}
+
+// ---- resource limits and the syscall filter ----
+
+const std::map<std::string, int> kRlimits = {
+    {"RLIMIT_AS", RLIMIT_AS},           {"RLIMIT_CORE", RLIMIT_CORE},         {"RLIMIT_CPU", RLIMIT_CPU},
+    {"RLIMIT_DATA", RLIMIT_DATA},       {"RLIMIT_FSIZE", RLIMIT_FSIZE},       {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+    {"RLIMIT_NOFILE", RLIMIT_NOFILE},   {"RLIMIT_NPROC", RLIMIT_NPROC},       {"RLIMIT_RSS", RLIMIT_RSS},
+    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},   {"RLIMIT_RTTIME", RLIMIT_RTTIME},     {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    {"RLIMIT_STACK", RLIMIT_STACK},
+};
+
+#if defined(__x86_64__)
+constexpr uint32_t kAuditArch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+constexpr uint32_t kAuditArch = AUDIT_ARCH_AARCH64;
+#endif
+
+// A deny-list filter, the numbers chosen by Node (src/runtime/seccomp.ts):
+// {deny: [nr], enosys: [nr], clone?: nr, nsMask?: flags}. Another
+// architecture's calls and x32's are refused outright; clone with any of
+// nsMask's flags gets EPERM (a container may not make namespaces).
+void InstallSeccomp(const json& msg) {
+  std::vector<uint32_t> deny = msg.at("deny").get<std::vector<uint32_t>>();
+  std::vector<uint32_t> enosys = msg.value("enosys", std::vector<uint32_t>{});
+  int cloneNr = msg.value("clone", -1);
+  uint32_t nsMask = msg.value("nsMask", 0u);
+  const uint32_t kEperm = SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA);
+  const uint32_t kEnosys = SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA);
+  std::vector<sock_filter> f;
+  auto stmt = [&](uint16_t code, uint32_t k) { f.push_back(BPF_STMT(code, k)); };
+  auto jump = [&](uint16_t code, uint32_t k, uint8_t jt, uint8_t jf) { f.push_back(BPF_JUMP(code, k, jt, jf)); };
+  stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch));
+  jump(BPF_JMP | BPF_JEQ | BPF_K, kAuditArch, 1, 0);
+  stmt(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+  stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr));
+#if defined(__x86_64__)
+  // x32 numbers (bit 30) reach the same kernel code under other numbers: refuse them.
+  jump(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1);
+  stmt(BPF_RET | BPF_K, kEperm);
+#endif
+  for (uint32_t nr : deny) {
+    jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1);
+    stmt(BPF_RET | BPF_K, kEperm);
+  }
+  for (uint32_t nr : enosys) {
+    jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1);
+    stmt(BPF_RET | BPF_K, kEnosys);
+  }
+  if (cloneNr >= 0 && nsMask) {
+    // clone's flags: the first argument on x86_64 and aarch64 (its low 32 bits).
+    jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(cloneNr), 0, 4);
+    stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[0]));
+    jump(BPF_JMP | BPF_JSET | BPF_K, nsMask, 0, 1);
+    stmt(BPF_RET | BPF_K, kEperm);
+    stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  }
+  stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  sock_fprog prog{static_cast<unsigned short>(f.size()), f.data()};
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) Fail("seccomp", "SECCOMP_SET_MODE_FILTER");
 }
 
 // ---- users and capabilities ----
@@ -458,6 +524,19 @@ json Handle(const json& msg) {
     if (setuid(msg.at("uid").get<uid_t>()) != 0) Fail("setuid");
   } else if (cmd == "resolve_user") {
     ResolveUser(Str(msg, "spec"), out);
+  } else if (cmd == "rlimits") {
+    // setrlimit for each: the limits survive execve and bind the program.
+    for (const auto& l : msg.at("limits")) {
+      std::string name = l.at("type").get<std::string>();
+      auto it = kRlimits.find(name);
+      if (it == kRlimits.end()) throw std::runtime_error("unknown rlimit " + name);
+      struct rlimit r {};
+      r.rlim_cur = l.at("soft").get<double>() < 0 ? RLIM_INFINITY : static_cast<rlim_t>(l.at("soft").get<double>());
+      r.rlim_max = l.at("hard").get<double>() < 0 ? RLIM_INFINITY : static_cast<rlim_t>(l.at("hard").get<double>());
+      if (setrlimit(it->second, &r) != 0) Fail("setrlimit", name);
+    }
+  } else if (cmd == "seccomp") {
+    InstallSeccomp(msg);
   } else if (cmd == "capabilities") {
     Capabilities(msg.at("keep").get<std::vector<std::string>>(), out);
   } else if (cmd == "setns") {

@@ -10,6 +10,7 @@ import { parseCpus, parseMemory } from '../runtime/cgroup/index.js';
 import { runContainer } from '../runtime/engine.js';
 import { gc } from '../runtime/gc.js';
 import type { RunContext } from '../runtime/context.js';
+import type { EventSink } from '../events/schema.js';
 import type { Stage } from '../runtime/stage.js';
 import { stageIds } from '../runtime/stages/index.js';
 import { GlassboxError } from '../util/errors.js';
@@ -35,13 +36,16 @@ interface RunFlags {
   memory?: number;
   cpus?: number;
   pidsLimit?: number;
+  trace?: 'full' | 'lesson' | 'off';
+  record?: string;
+  ulimit?: { type: string; soft: number; hard: number }[];
 }
 
 /**
  * Lines typed at pauses. One reader for the whole run: a reader per pause
  * would lose the lines it had buffered when it closed.
  */
-class PauseInput {
+export class PauseInput {
   private readonly lines: string[] = [];
   private waiter: ((line: string | undefined) => void) | undefined;
   private ended = false;
@@ -83,7 +87,7 @@ class PauseInput {
 }
 
 /** Plain-mode pause: a line on stdin continues, "c" (or the end of input) runs to the end, terminal or not. */
-function pauser(input: PauseInput) {
+export function pauser(input: PauseInput) {
   return async (stage: Stage, ctx: RunContext, signal?: AbortSignal, resumed?: Promise<unknown>): Promise<'step' | 'continue'> => {
     process.stderr.write(`${pauseLine(stage.id, stage.describe(ctx), ctx.id || undefined)}${PAUSE_KEYS}`);
     const outside = resumed?.then(() => {
@@ -117,13 +121,46 @@ function parsePids(s: string): number {
   return n <= 0 ? 0 : n;
 }
 
-function securityOpts(opts: string[] = []): { noNewPrivileges: boolean } {
+function securityOpts(opts: string[] = []): { noNewPrivileges: boolean; seccomp: boolean } {
   let noNewPrivileges = false;
+  let seccomp = true;
   for (const o of opts) {
     if (o === 'no-new-privileges' || o === 'no-new-privileges:true' || o === 'no-new-privileges=true') noNewPrivileges = true;
-    else throw new GlassboxError(`unsupported --security-opt "${o}": glassbox knows no-new-privileges`, { op: 'run', code: 'EINVAL' });
+    else if (o === 'seccomp=unconfined' || o === 'seccomp:unconfined') seccomp = false;
+    else throw new GlassboxError(`unsupported --security-opt "${o}": glassbox knows no-new-privileges and seccomp=unconfined`, { op: 'run', code: 'EINVAL' });
   }
-  return { noNewPrivileges };
+  return { noNewPrivileges, seccomp };
+}
+
+/** docker's --ulimit names, and the rlimit each one is. */
+const ULIMITS: Record<string, string> = {
+  as: 'RLIMIT_AS',
+  core: 'RLIMIT_CORE',
+  cpu: 'RLIMIT_CPU',
+  data: 'RLIMIT_DATA',
+  fsize: 'RLIMIT_FSIZE',
+  locks: 'RLIMIT_LOCKS',
+  memlock: 'RLIMIT_MEMLOCK',
+  msgqueue: 'RLIMIT_MSGQUEUE',
+  nice: 'RLIMIT_NICE',
+  nofile: 'RLIMIT_NOFILE',
+  nproc: 'RLIMIT_NPROC',
+  rss: 'RLIMIT_RSS',
+  rtprio: 'RLIMIT_RTPRIO',
+  rttime: 'RLIMIT_RTTIME',
+  sigpending: 'RLIMIT_SIGPENDING',
+  stack: 'RLIMIT_STACK',
+};
+
+/** --ulimit nofile=1024[:2048], as docker: the soft limit, then the hard one (the same if left out); -1 is unlimited. */
+export function parseUlimit(v: string, prev: { type: string; soft: number; hard: number }[] = []): { type: string; soft: number; hard: number }[] {
+  const m = /^([a-z]+)=(-1|\d+)(?::(-1|\d+))?$/.exec(v);
+  const type = m ? ULIMITS[m[1]!] : undefined;
+  if (!m || !type) throw new InvalidArgumentError(`"${v}" is not a ulimit: use NAME=SOFT[:HARD] with NAME one of ${Object.keys(ULIMITS).join(', ')}`);
+  const soft = Number(m[2]);
+  const hard = m[3] !== undefined ? Number(m[3]) : soft;
+  if (hard !== -1 && (soft === -1 || soft > hard)) throw new InvalidArgumentError(`"${v}": the soft limit is above the hard one`);
+  return [...prev.filter((l) => l.type !== type), { type, soft, hard }];
 }
 
 /**
@@ -229,7 +266,8 @@ export function runCommand(program: Command): void {
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('-u, --user <user[:group]>', 'user to run as, by name or number (default: the image User, or root)')
-    .option('--security-opt <opt>', 'no-new-privileges (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--ulimit <name=soft[:hard]>', 'a resource limit, as docker (nofile=1024:2048; repeatable)', parseUlimit)
+    .option('--security-opt <opt>', 'no-new-privileges, seccomp=unconfined (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--entrypoint <cmd>', "override the image's Entrypoint")
     .addOption(new Option('--network <mode>', 'none: only loopback, in a namespace of its own; host: the host network').choices(['none', 'host']).default('none'))
     .option('-m, --memory <bytes>', 'memory limit (docker forms: 512m, 1g); the OOM killer ends the program past it', parseOrExit(parseMemory))
@@ -243,6 +281,8 @@ export function runCommand(program: Command): void {
     .option('--step', 'pause before every stage')
     .option('--break <stages>', `pause before these stages (comma separated): ${stageIds().join(', ')}`)
     .option('-q, --quiet', 'no stage lines')
+    .addOption(new Option('--trace <mode>', 'record syscalls: full (every one), lesson (those the lessons explain, through seccomp-bpf), off; default lesson with --record, else off').choices(['full', 'lesson', 'off']))
+    .option('--record <file>', 'write the whole event stream to this file (JSON Lines; gzip if it ends in .gz), for glassbox replay')
     .passThroughOptions()
     .action(async (image: string | undefined, command: string[], o: RunFlags, cmd: Command) => {
       const ids = new Set(stageIds());
@@ -265,6 +305,16 @@ export function runCommand(program: Command): void {
       // No image: the demo, built here from native/demo, so this works with no registry at all.
       if (!image) image = (await (await import('../image/demo.js')).ensureDemoImage(store)).name;
       const input = new PauseInput();
+      // The file first: a name already taken fails before anything is made.
+      const recorder = o.record ? await (await import('../trace/record.js')).openRecorder(o.record) : undefined;
+      const print = plainPrinter({ quiet: Boolean(o.quiet) || detached });
+      const events: EventSink = recorder
+        ? (e) => {
+            recorder.sink(e);
+            print(e);
+          }
+        : print;
+      const trace = o.trace ?? (recorder ? 'lesson' : 'off');
       const result = await interruptible((signal) =>
         runContainer(
           store,
@@ -284,18 +334,26 @@ export function runCommand(program: Command): void {
             tty: o.tty,
             ttySize: process.stdout.isTTY ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined,
             noNewPrivileges: securityOpts(o.securityOpt).noNewPrivileges,
+            seccomp: securityOpts(o.securityOpt).seccomp,
+            rlimits: o.ulimit,
             entrypoint: o.entrypoint ? [o.entrypoint] : undefined,
             // docker: 0 means no limit
             limits: { memoryBytes: o.memory || undefined, cpus: o.cpus || undefined, pidsMax: o.pidsLimit || undefined },
+            trace,
+            // A recording holds the program's output too: glassbox carries it.
+            carryOutput: recorder ? { stdout: process.stdout, stderr: process.stderr } : undefined,
           },
           {
-            events: plainPrinter({ quiet: Boolean(o.quiet) || detached }),
+            events,
             breakpoints: o.step ? 'all' : breaks.length ? new Set(breaks) : undefined,
             // Detached, nobody types at the pauses: only glassbox resume moves the run on.
             onPause: detached ? (_s, _c, _sig, resumed) => (resumed ?? new Promise(() => {})).then(() => 'step' as const) : pauser(input),
             signal,
           },
-        ).finally(() => input.close()),
+        ).finally(async () => {
+          input.close();
+          await recorder?.close();
+        }),
       );
       if (result.ctx.oomKilled) process.stderr.write(`glassbox: the kernel's OOM killer ended the program: it used more than the --memory limit (${o.memory} bytes)\n`);
       process.exitCode = result.exitCode;

@@ -24,6 +24,10 @@ export interface RunOptions {
   user?: string;
   /** --security-opt no-new-privileges */
   noNewPrivileges?: boolean;
+  /** --security-opt seccomp=unconfined turns the default syscall filter off. */
+  seccomp?: boolean;
+  /** --ulimit: resource limits the program starts with (else glassbox's own, as docker passes its daemon's). */
+  rlimits?: { type: string; soft: number; hard: number }[];
   /** none: a network namespace with only loopback (the default); host: the host's network. */
   network?: 'none' | 'host';
   /** --memory, --cpus, --pids-limit */

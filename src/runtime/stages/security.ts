@@ -4,6 +4,9 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { Stage } from '../stage.js';
+import { CLONE_NS_MASK, DENIED, NOT_IMPLEMENTED, seccompProfile } from '../seccomp.js';
+import { syscallNumber } from '../../trace/syscalls/index.js';
+import { traceArch } from '../../trace/live.js';
 
 /** Docker's default capability set (moby oci/caps/defaults.go). */
 export const DOCKER_DEFAULT_CAPS = [
@@ -46,7 +49,7 @@ export const securityStage: Stage = {
   id: 'security',
   title: 'Drop privileges',
   describe: (ctx) =>
-    `mask ${MASKED_PATHS.length} paths, make ${READONLY_PATHS.length} read-only, keep ${DOCKER_DEFAULT_CAPS.length} capabilities, run as ${ctx.options.user ?? (ctx.image?.config.config?.User || 'root')}`,
+    `mask ${MASKED_PATHS.length} paths, make ${READONLY_PATHS.length} read-only${ctx.options.seccomp === false ? '' : ', filter syscalls (seccomp)'}, keep ${DOCKER_DEFAULT_CAPS.length} capabilities, run as ${ctx.options.user ?? (ctx.image?.config.config?.User || 'root')}`,
   async run(ctx) {
     const h = ctx.helper!;
     for (const path of MASKED_PATHS) await h.call('mask', { path });
@@ -56,11 +59,33 @@ export const securityStage: Stage = {
     ctx.user = user;
     // config.json said root until now: the user is known only inside the container's /etc/passwd.
     const cfgPath = join(ctx.dirs!.root, 'config.json');
-    const oci = JSON.parse(fs.readFileSync(cfgPath, 'utf8')) as { process: { user: unknown; noNewPrivileges?: boolean } };
+    const oci = JSON.parse(fs.readFileSync(cfgPath, 'utf8')) as {
+      process: { user: unknown; noNewPrivileges?: boolean; rlimits?: unknown };
+      linux?: { seccomp?: unknown };
+    };
     oci.process.user = { uid: user.uid, gid: user.gid, additionalGids: user.groups };
     oci.process.noNewPrivileges = Boolean(ctx.options.noNewPrivileges);
+    const rlimits = ctx.options.rlimits ?? [];
+    if (rlimits.length) oci.process.rlimits = rlimits;
+    const filter = ctx.options.seccomp === false ? undefined : seccompProfile();
+    if (filter) {
+      oci.linux = {
+        ...oci.linux,
+        seccomp: {
+          defaultAction: 'SCMP_ACT_ALLOW',
+          syscalls: [
+            { names: DENIED.filter((n) => syscallNumber(traceArch(), n) !== undefined), action: 'SCMP_ACT_ERRNO', errnoRet: 1 },
+            { names: [...NOT_IMPLEMENTED], action: 'SCMP_ACT_ERRNO', errnoRet: 38 },
+            { names: ['clone'], action: 'SCMP_ACT_ERRNO', errnoRet: 1, args: [{ index: 0, value: CLONE_NS_MASK, op: 'SCMP_CMP_MASKED_EQ', valueTwo: 0, note: 'any namespace flag' }] },
+          ],
+        },
+      };
+    }
     fs.writeFileSync(cfgPath, JSON.stringify(oci, null, 2) + '\n');
+    if (rlimits.length) await h.call('rlimits', { limits: rlimits });
     if (ctx.options.noNewPrivileges) await h.call('no_new_privs', {});
+    // Before the capabilities go: without no_new_privs, installing a filter takes CAP_SYS_ADMIN (runc's order too).
+    if (filter) await h.call('seccomp', filter);
     await h.call('capabilities', { keep: DOCKER_DEFAULT_CAPS });
     // After the capabilities: a user other than root loses them at setuid, as with docker.
     await h.call('user', { uid: user.uid, gid: user.gid, groups: user.groups });
