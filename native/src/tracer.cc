@@ -392,7 +392,17 @@ class Tracer {
         Gone(pid, st);
       }
     }
+    // While the tracees are busy the loop hands over full batches; when they
+    // go quiet (a shell waiting for input) the watchdog hands over the rest,
+    // so the loop never needs a second, non-blocking waitpid per stop.
+    std::thread watchdog([this] { Watch(); });
     Loop();
+    {
+      std::lock_guard<std::mutex> lock(batchMu_);
+      stop_ = true;
+    }
+    watchCv_.notify_all();
+    watchdog.join();
     Flush();
     Finish();
   }
@@ -404,8 +414,27 @@ class Tracer {
   ExitInfo exit_;
   bool exitSent_ = false;
   std::unordered_map<pid_t, Task> tasks_;
+  // batch_ is shared with the watchdog: batchMu_ guards it; postMu_ keeps
+  // batches in order when both hand one over at once.
+  std::mutex batchMu_;
+  std::mutex postMu_;
+  std::condition_variable watchCv_;
+  bool stop_ = false;
   Batch batch_;
   std::chrono::steady_clock::time_point lastFlush_ = std::chrono::steady_clock::now();
+
+  void Watch() {
+    std::unique_lock<std::mutex> lock(batchMu_);
+    while (!stop_) {
+      watchCv_.wait_for(lock, kFlushEvery);
+      if (stop_) break;
+      if (!batch_.recs.empty() && std::chrono::steady_clock::now() - lastFlush_ >= kFlushEvery) {
+        lock.unlock();
+        Flush();
+        lock.lock();
+      }
+    }
+  }
 
   void Announce(pid_t pid, int err) {
     std::lock_guard<std::mutex> lock(s_->mu);
@@ -427,18 +456,13 @@ class Tracer {
   void Loop() {
     for (;;) {
       int st = 0;
-      pid_t tid = waitpid(-1, &st, __WALL | __WNOTHREAD | WNOHANG);
-      if (tid == 0) {
-        // Nothing to do: a good moment to hand JavaScript what we have.
-        Flush();
-        tid = waitpid(-1, &st, __WALL | __WNOTHREAD);
-      }
+      pid_t tid = waitpid(-1, &st, __WALL | __WNOTHREAD);
       if (tid < 0) {
         if (errno == EINTR) continue;
         return;  // ECHILD: nobody left
       }
       Dispatch(tid, st);
-      if (batch_.recs.size() >= kBatchMax * kRec || std::chrono::steady_clock::now() - lastFlush_ > kFlushEvery) Flush();
+      if (batchFull_) Flush();
     }
   }
 
@@ -543,8 +567,11 @@ class Tracer {
     }
   }
 
+  bool batchFull_ = false;
+
   void Emit(pid_t tid, Task& t, bool returned, int64_t ret) {
     double now = NowUs();
+    std::lock_guard<std::mutex> lock(batchMu_);
     size_t off = batch_.data.size();
     batch_.data.insert(batch_.data.end(), t.caps.begin(), t.caps.end());
     double r[kRec];
@@ -560,6 +587,7 @@ class Tracer {
     r[fCapLen] = static_cast<double>(t.caps.size());
     r[fFlags] = static_cast<double>((returned ? kHasRet : 0) | (t.trunc << kTruncShift));
     batch_.recs.insert(batch_.recs.end(), r, r + kRec);
+    batchFull_ = batch_.recs.size() >= kBatchMax * kRec;
     t.caps.clear();
   }
 
@@ -585,10 +613,16 @@ class Tracer {
   }
 
   void Flush() {
-    lastFlush_ = std::chrono::steady_clock::now();
-    if (batch_.recs.empty() || s_->mode == kOff) return;
-    auto* b = new Batch(std::move(batch_));
-    batch_ = Batch();
+    std::lock_guard<std::mutex> post(postMu_);
+    Batch* b;
+    {
+      std::lock_guard<std::mutex> lock(batchMu_);
+      lastFlush_ = std::chrono::steady_clock::now();
+      batchFull_ = false;
+      if (batch_.recs.empty() || s_->mode == kOff) return;
+      b = new Batch(std::move(batch_));
+      batch_ = Batch();
+    }
     // Blocking: when JavaScript falls behind, the tracees wait (bounded memory).
     napi_status st = s_->tsfn.BlockingCall(b, [](Napi::Env env, Napi::Function cb, Batch* b) {
       std::unique_ptr<Batch> own(b);
