@@ -11,6 +11,13 @@
 //   glassbox-demo            every section; a prompt too when stdin is a TTY
 //   glassbox-demo ns net     only those sections
 //   glassbox-demo -i [...]   the prompt even when stdin is a pipe
+//
+// Three sections act instead of looking, for the walkthroughs that show a
+// limit or a layer at work; they run only when named:
+//
+//   glassbox-demo eat        eat memory until the cgroup's OOM killer ends it
+//   glassbox-demo forks      fork until the cgroup's pids limit says EAGAIN
+//   glassbox-demo cow        write, change and delete files of the image
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -24,10 +31,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_LINE 8192
@@ -211,31 +222,58 @@ static void show_ns(void) {
 
 // mountinfo fields (proc(5)): id parent major:minor root mountpoint options
 // [optional...] - fstype source superoptions
-static void show_mounts(void) {
-  if (!proc_mounted) {
-    no_proc();
-    return;
-  }
+//
+// The line of the mount on / that this process sees, into root (empty if
+// none); returns how many mounts are visible, or -1 if mountinfo cannot be read.
+static int root_mount(char *root, size_t size, int *root_cut) {
   FILE *f = fopen("/proc/self/mountinfo", "re");
   if (!f) {
     printf("  not visible (/proc/self/mountinfo: %s)\n", strerror(errno));
-    return;
+    return -1;
   }
-  static char line[MAX_LINE], root[MAX_LINE];
-  int cut, root_cut = 0, count = 0;
+  static char line[MAX_LINE];
+  int cut, count = 0;
   root[0] = '\0';
+  *root_cut = 0;
   while (read_line(f, line, sizeof line, &cut)) {
     count++;
     // The last mount on / is the one on top, the one this process sees.
     char *sp = line;
     for (int i = 0; i < 4 && sp; i++) sp = strchr(sp + 1, ' ');
     if (sp && strncmp(sp, " / ", 3) == 0) {
-      memcpy(root, line, sizeof root);
-      root_cut = cut;
+      snprintf(root, size, "%s", line);
+      *root_cut = cut;
     }
   }
   if (ferror(f)) printf("  read /proc/self/mountinfo: %s\n", strerror(errno));
   if (fclose(f) != 0) printf("  close /proc/self/mountinfo: %s\n", strerror(errno));
+  return count;
+}
+
+// Split a mountinfo line (a copy: it is cut up) into its mount options,
+// filesystem type, source and superblock options.
+static void mount_fields(char *head, char *tail, char **options, char **fstype, char **source, char **super) {
+  char *save = NULL, *tok = strtok_r(head, " ", &save);
+  for (int i = 1; tok && i <= 5; i++) tok = strtok_r(NULL, " ", &save);
+  *options = tok;
+  *fstype = *source = *super = NULL;
+  char *dash = strstr(tail, " - ");
+  if (dash) {
+    *fstype = strtok_r(dash + 3, " ", &save);
+    *source = *fstype ? strtok_r(NULL, " ", &save) : NULL;
+    *super = *source ? strtok_r(NULL, " ", &save) : NULL;
+  }
+}
+
+static void show_mounts(void) {
+  if (!proc_mounted) {
+    no_proc();
+    return;
+  }
+  static char root[MAX_LINE];
+  int root_cut;
+  int count = root_mount(root, sizeof root, &root_cut);
+  if (count < 0) return;
   if (root[0] == '\0') {
     printf("  %-10s no mount on / in /proc/self/mountinfo\n", "root");
   } else {
@@ -243,15 +281,8 @@ static void show_mounts(void) {
     static char head[MAX_LINE], tail[MAX_LINE];
     memcpy(head, root, sizeof head);
     memcpy(tail, root, sizeof tail);
-    char *save = NULL, *tok = strtok_r(head, " ", &save);
-    for (int i = 1; tok && i <= 5; i++) tok = strtok_r(NULL, " ", &save);
-    char *options = tok;
-    char *fstype = NULL, *source = NULL, *super = NULL, *dash = strstr(tail, " - ");
-    if (dash) {
-      fstype = strtok_r(dash + 3, " ", &save);
-      source = fstype ? strtok_r(NULL, " ", &save) : NULL;
-      super = source ? strtok_r(NULL, " ", &save) : NULL;
-    }
+    char *options, *fstype, *source, *super;
+    mount_fields(head, tail, &options, &fstype, &source, &super);
     printf("  %-10s %s on / from %s\n", "root", fstype ? fstype : "?", source ? source : "?");
     printf("  %-10s %s\n", "mount", options ? options : "?");
     printf("  %-10s %s%s\n", "super", super ? super : "?", root_cut ? " ..." : "");
@@ -506,22 +537,282 @@ static void show_net(void) {
   printf("  %d interface%s in this network namespace\n", count, count == 1 ? "" : "s");
 }
 
+// ------------------------------------------------------------------ its own cgroup's files
+
+static int flush_stdout(void);
+
+static int has_controller(const char *list, const char *controller) {
+  char copy[256];
+  snprintf(copy, sizeof copy, "%s", list);
+  char *save = NULL;
+  for (char *c = strtok_r(copy, ",", &save); c; c = strtok_r(NULL, ",", &save))
+    if (strcmp(c, controller) == 0) return 1;
+  return 0;
+}
+
+// The path of a file of its own cgroup, into out: in the v1 hierarchy of
+// `controller` if there is one (on a hybrid host the v2 tree has none of
+// these files), else in the v2 tree. Returns 1 if that file exists.
+static int own_cgroup_file(const char *controller, const char *v1file, const char *v2file, char *out, size_t size) {
+  FILE *f = fopen("/proc/self/cgroup", "re");
+  if (!f) return 0;
+  char line[1024], v2path[1024] = "";
+  int cut, found = 0, have_v2 = 0;
+  while (!found && read_line(f, line, sizeof line, &cut)) {
+    char *c1 = strchr(line, ':');
+    char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (!c2) continue;
+    *c2 = '\0';
+    const char *controllers = c1 + 1, *path = c2 + 1;
+    if (*controllers == '\0') {
+      snprintf(v2path, sizeof v2path, "%s", path);
+      have_v2 = 1;
+      continue;
+    }
+    if (!has_controller(controllers, controller)) continue;
+    char base[PATH_MAX], dir[PATH_MAX];
+    snprintf(base, sizeof base, "/sys/fs/cgroup/%s", controllers);
+    if (!is_dir(base)) snprintf(base, sizeof base, "/sys/fs/cgroup/%s", controller);
+    cg_join(dir, sizeof dir, base, path);
+    snprintf(out, size, "%s/%s", dir, v1file);
+    found = is_file(out);
+  }
+  if (fclose(f) != 0) printf("  close /proc/self/cgroup: %s\n", strerror(errno));
+  if (!found && have_v2) {
+    const char *base = is_file("/sys/fs/cgroup/cgroup.controllers")           ? "/sys/fs/cgroup"
+                       : is_file("/sys/fs/cgroup/unified/cgroup.controllers") ? "/sys/fs/cgroup/unified"
+                                                                              : "/sys/fs/cgroup";
+    char dir[PATH_MAX];
+    cg_join(dir, sizeof dir, base, v2path);
+    snprintf(out, size, "%s/%s", dir, v2file);
+    found = is_file(out);
+  }
+  return found;
+}
+
+static const char *errno_name(int err) {
+  const char *n = strerrorname_np(err);
+  return n ? n : "?";
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  }
+}
+
+// ------------------------------------------------------------------ eat
+
+#define EAT_STEP (4ULL << 20)
+#define EAT_PAUSE_MS 200
+// With no memory limit the only limit is the host's: stop well before it,
+// rather than hand the whole machine to the host's own OOM killer.
+#define EAT_UNLIMITED_STOP (1024ULL << 20)
+
+static void show_eat(void) {
+  char limit_path[PATH_MAX + 64], usage_path[PATH_MAX + 64], val[128];
+  int limited = 0;
+  if (!proc_mounted) printf("  no /proc mounted: its cgroup is unknown\n");
+  if (proc_mounted && own_cgroup_file("memory", "memory.limit_in_bytes", "memory.max", limit_path, sizeof limit_path) &&
+      read_small(limit_path, val, sizeof val) == 0) {
+    char why[64];
+    explain(strrchr(limit_path, '/') + 1, val, why, sizeof why);
+    printf("  %-10s %s%s   [%s]\n", "limit", val, why, limit_path);
+    limited = isdigit((unsigned char)val[0]) && strtoull(val, NULL, 10) < (1ULL << 62);
+  } else {
+    printf("  %-10s not visible: no memory controller file of its cgroup\n", "limit");
+  }
+  int have_usage = proc_mounted && own_cgroup_file("memory", "memory.usage_in_bytes", "memory.current", usage_path, sizeof usage_path);
+  if (have_usage) printf("  %-10s read from %s\n", "usage", usage_path);
+  if (!limited) printf("  no memory limit: it stops by itself at %llu MiB (with --memory the kernel stops it)\n", EAT_UNLIMITED_STOP >> 20);
+  unsigned long long total = 0;
+  for (;;) {
+    if (flush_stdout() < 0) return;
+    if (!limited && total >= EAT_UNLIMITED_STOP) {
+      printf("  stopped at %llu MiB: no limit met\n", total >> 20);
+      return;
+    }
+    char *p = mmap(NULL, EAT_STEP, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      printf("  mmap %llu bytes: %s\n", EAT_STEP, strerror(errno));
+      return;
+    }
+    // mmap only reserves addresses: memory is charged to the cgroup page by
+    // page as it is first touched, so write to every page.
+    memset(p, 0x5a, EAT_STEP);
+    total += EAT_STEP;
+    char used[64] = "";
+    if (have_usage && read_small(usage_path, val, sizeof val) == 0 && isdigit((unsigned char)val[0])) {
+      char h[32];
+      human_bytes(strtoull(val, NULL, 10), h, sizeof h);
+      snprintf(used, sizeof used, "   its cgroup uses %s", h);
+    }
+    printf("  %-10s %4llu MiB%s\n", "ate", total >> 20, used);
+    sleep_ms(EAT_PAUSE_MS);
+  }
+}
+
+// ------------------------------------------------------------------ forks
+
+// With no pids limit, stop here: enough to show fork never failed.
+#define FORKS_MAX 1000
+
+static void show_pids(const char *label, const char *path, const char *what) {
+  char val[64];
+  int err = read_small(path, val, sizeof val);
+  if (err) printf("  %-10s not visible (%s: %s)\n", label, path, strerror(err));
+  else printf("  %-10s %s   (%s)   [%s]\n", label, val, what, path);
+}
+
+static void show_forks(void) {
+  char max_path[PATH_MAX + 64], cur_path[PATH_MAX + 64];
+  int have_max = proc_mounted && own_cgroup_file("pids", "pids.max", "pids.max", max_path, sizeof max_path);
+  int have_cur = proc_mounted && own_cgroup_file("pids", "pids.current", "pids.current", cur_path, sizeof cur_path);
+  if (have_max) show_pids("limit", max_path, "most tasks its cgroup may hold; max is no limit");
+  else printf("  %-10s not visible: no pids controller file of its cgroup\n", "limit");
+  if (have_cur) show_pids("in use", cur_path, "tasks in its cgroup before it forks");
+  // Children get a copy of unwritten output; write it first so it is printed once.
+  if (flush_stdout() < 0) return;
+  static pid_t kids[FORKS_MAX];
+  int n = 0, err = 0;
+  while (n < FORKS_MAX) {
+    pid_t p = fork();
+    if (p < 0) {
+      err = errno;
+      break;
+    }
+    if (p == 0)
+      for (;;) pause();
+    kids[n++] = p;
+  }
+  if (err) printf("  %-10s %d children, then fork failed: %s (%s)\n", "forked", n, errno_name(err), strerror(err));
+  else printf("  %-10s %d children, and stopped there: fork never failed (no pids limit?)\n", "forked", n);
+  if (have_cur) show_pids("in use", cur_path, "tasks in its cgroup now");
+  for (int i = 0; i < n; i++)
+    if (kill(kids[i], SIGKILL) < 0) printf("  kill %d: %s\n", (int)kids[i], strerror(errno));
+  int reaped = 0;
+  for (int i = 0; i < n; i++) {
+    pid_t w;
+    while ((w = waitpid(kids[i], NULL, 0)) < 0 && errno == EINTR) {
+    }
+    if (w == kids[i]) reaped++;
+    else printf("  waitpid %d: %s\n", (int)kids[i], strerror(errno));
+  }
+  printf("  %-10s %d children killed with SIGKILL and reaped\n", "cleaned", reaped);
+}
+
+// ------------------------------------------------------------------ cow
+
+static void cow_stat(const char *label, const char *path) {
+  struct stat st;
+  if (lstat(path, &st) < 0) {
+    printf("  %-10s %-12s %s\n", label, path, strerror(errno));
+    return;
+  }
+  printf("  %-10s %-12s dev %u:%u  inode %llu  %lld bytes\n", label, path, major(st.st_dev), minor(st.st_dev), (unsigned long long)st.st_ino, (long long)st.st_size);
+}
+
+static void cow_write(const char *label, const char *path, int flags, const char *text) {
+  int fd = open(path, flags | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    printf("  %-10s open %s: %s\n", label, path, strerror(errno));
+    return;
+  }
+  size_t len = strlen(text);
+  ssize_t n = write(fd, text, len);
+  if (n < 0) printf("  %-10s write %s: %s\n", label, path, strerror(errno));
+  else if ((size_t)n != len) printf("  %-10s write %s: %zd of %zu bytes\n", label, path, n, len);
+  if (close(fd) < 0) printf("  %-10s close %s: %s\n", label, path, strerror(errno));
+}
+
+// The overlay's directories, from the superblock options of the mount on /:
+// host paths, which this process cannot open (they are outside its root).
+// Returns 1 when / is an overlay, with its upper directory in upper.
+static int show_overlay(char *upper, size_t size) {
+  upper[0] = '\0';
+  if (!proc_mounted) {
+    no_proc();
+    return 0;
+  }
+  static char root[MAX_LINE], head[MAX_LINE], tail[MAX_LINE];
+  int cut;
+  if (root_mount(root, sizeof root, &cut) < 0) return 0;
+  memcpy(head, root, sizeof head);
+  memcpy(tail, root, sizeof tail);
+  char *options, *fstype, *source, *super;
+  mount_fields(head, tail, &options, &fstype, &source, &super);
+  if (!fstype || strcmp(fstype, "overlay") != 0 || !super) {
+    printf("  %-10s %s, not an overlay: no copy-on-write to show\n", "root", fstype ? fstype : "unknown");
+    return 0;
+  }
+  printf("  %-10s overlay; its directories, as host paths (from /proc/self/mountinfo)\n", "root");
+  char *save = NULL;
+  for (char *opt = strtok_r(super, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+    if (strncmp(opt, "lowerdir=", 9) == 0) {
+      // Top layer first, base layer last.
+      char *lsave = NULL;
+      for (char *l = strtok_r(opt + 9, ":", &lsave); l; l = strtok_r(NULL, ":", &lsave)) printf("  %-10s %s   (an image layer: read-only)\n", "lower", l);
+    } else if (strncmp(opt, "upperdir=", 9) == 0) {
+      printf("  %-10s %s   (this container's own: every change lands here)\n", "upper", opt + 9);
+      snprintf(upper, size, "%s", opt + 9);
+    } else if (strncmp(opt, "workdir=", 8) == 0) {
+      printf("  %-10s %s   (overlayfs's scratch space)\n", "work", opt + 8);
+    }
+  }
+  if (cut) printf("  (the mountinfo line was too long to read whole)\n");
+  return 1;
+}
+
+static void show_cow(void) {
+  char upper[MAX_LINE];
+  // Outside a container this would remove the host's own /etc/passwd.
+  if (!show_overlay(upper, sizeof upper)) {
+    printf("  it changes nothing unless / is an overlay, as in a container\n");
+    return;
+  }
+  printf("  before\n");
+  cow_stat("new", "/cow.txt");
+  cow_stat("change", "/etc/group");
+  cow_stat("delete", "/etc/passwd");
+  printf("  /etc/group holds:\n");
+  print_file_lines("/etc/group", "    ");
+  cow_write("new", "/cow.txt", O_CREAT | O_EXCL, "written by glassbox-demo inside its container\n");
+  cow_write("change", "/etc/group", O_APPEND, "cow:x:4242:\n");
+  if (unlink("/etc/passwd") < 0) printf("  %-10s unlink /etc/passwd: %s\n", "delete", strerror(errno));
+  printf("  after: created /cow.txt, appended a line to /etc/group, removed /etc/passwd\n");
+  cow_stat("new", "/cow.txt");
+  cow_stat("change", "/etc/group");
+  cow_stat("delete", "/etc/passwd");
+  printf("  /etc/group holds:\n");
+  print_file_lines("/etc/group", "    ");
+  if (upper[0]) {
+    printf("  on the host, %s now holds cow.txt, etc/group (the copy, changed)\n", upper);
+    printf("  and etc/passwd, a whiteout (a 0/0 character device); the layer is unchanged\n");
+  }
+}
+
 // ------------------------------------------------------------------ sections
 
 struct section {
   const char *name;
   const char *title;
   void (*show)(void);
+  // Acts instead of only looking (eats memory, forks, writes files): run only
+  // when named, never as part of every section.
+  int action;
 };
 
 static const struct section sections[] = {
-    {"id", "who it is: ids, user namespace maps, capabilities", show_id},
-    {"hostname", "hostname and kernel (UTS namespace)", show_hostname},
-    {"ns", "namespaces (the same inode means the same namespace)", show_ns},
-    {"mounts", "its root filesystem (mount namespace)", show_mounts},
-    {"cgroup", "control groups and the limits it can read", show_cgroup},
-    {"ps", "processes it can see in /proc (PID namespace)", show_ps},
-    {"net", "network interfaces (network namespace)", show_net},
+    {"id", "who it is: ids, user namespace maps, capabilities", show_id, 0},
+    {"hostname", "hostname and kernel (UTS namespace)", show_hostname, 0},
+    {"ns", "namespaces (the same inode means the same namespace)", show_ns, 0},
+    {"mounts", "its root filesystem (mount namespace)", show_mounts, 0},
+    {"cgroup", "control groups and the limits it can read", show_cgroup, 0},
+    {"ps", "processes it can see in /proc (PID namespace)", show_ps, 0},
+    {"net", "network interfaces (network namespace)", show_net, 0},
+    {"eat", "eat memory 4 MiB at a time until the kernel stops it (cgroup memory limit)", show_eat, 1},
+    {"forks", "fork waiting children until fork fails (cgroup pids limit)", show_forks, 1},
+    {"cow", "write, change and delete image files (overlayfs copy-on-write)", show_cow, 1},
 };
 #define NSECTIONS (sizeof sections / sizeof sections[0])
 
@@ -538,13 +829,14 @@ static void show(const struct section *s) {
 }
 
 static void show_all(void) {
-  for (size_t i = 0; i < NSECTIONS; i++) show(&sections[i]);
+  for (size_t i = 0; i < NSECTIONS; i++)
+    if (!sections[i].action) show(&sections[i]);
 }
 
 static void help(void) {
   printf("commands:\n");
   for (size_t i = 0; i < NSECTIONS; i++) printf("  %-10s %s\n", sections[i].name, sections[i].title);
-  printf("  %-10s every section\n", "all");
+  printf("  %-10s every section that only looks (not eat, forks, cow)\n", "all");
   printf("  %-10s this list\n", "help");
   printf("  %-10s leave (so does Ctrl-D)\n", "exit");
 }
@@ -591,8 +883,11 @@ static int interactive(void) {
 
 static void usage(FILE *to) {
   fprintf(to, "usage: glassbox-demo [-i] [SECTION...]\n  -i  a prompt after printing, even when stdin is not a terminal\n  sections:");
-  for (size_t i = 0; i < NSECTIONS; i++) fprintf(to, " %s", sections[i].name);
-  fprintf(to, "\n");
+  for (size_t i = 0; i < NSECTIONS; i++)
+    if (!sections[i].action) fprintf(to, " %s", sections[i].name);
+  fprintf(to, "\n  actions, run only when named:\n");
+  for (size_t i = 0; i < NSECTIONS; i++)
+    if (sections[i].action) fprintf(to, "    %-6s %s\n", sections[i].name, sections[i].title);
 }
 
 static void on_signal(int sig) { _exit(128 + sig); }

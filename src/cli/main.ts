@@ -5,6 +5,7 @@ import { describe, GlassboxError } from '../util/errors.js';
 import { packageVersion } from '../util/paths.js';
 import { imageCommands } from './images.js';
 import { containerCommands, lifecycleCommands } from './containers.js';
+import { lessonCommand } from './lesson.js';
 import { runCommand } from './run.js';
 import { traceCommands } from './trace.js';
 
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   containerCommands(program);
   lifecycleCommands(program);
   traceCommands(program);
+  lessonCommand(program);
   return program;
 }
 
