@@ -39,6 +39,18 @@ interface RunFlags {
   trace?: 'full' | 'lesson' | 'off';
   record?: string;
   ulimit?: { type: string; soft: number; hard: number }[];
+  tui?: boolean;
+  plain?: boolean;
+}
+
+/** The TUI's s key: glassbox shell ID, on this terminal, until the shell exits. */
+function shellIn(cmd: Command, id: string): Promise<void> {
+  const root = (cmd.optsWithGlobals() as { root?: string }).root;
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [process.argv[1]!, ...(root ? ['--root', root] : []), 'shell', id], { stdio: 'inherit' });
+    child.on('exit', () => resolve());
+    child.on('error', () => resolve());
+  });
 }
 
 /**
@@ -81,7 +93,9 @@ export class PauseInput {
   }
 
   close(): void {
-    this.rl?.close();
+    // Only if it read stdin: the TUI reads it too, and a paused stdin would let the process end under it.
+    if (!this.rl) return;
+    this.rl.close();
     process.stdin.pause();
   }
 }
@@ -281,6 +295,8 @@ export function runCommand(program: Command): void {
     .option('--step', 'pause before every stage')
     .option('--break <stages>', `pause before these stages (comma separated): ${stageIds().join(', ')}`)
     .option('-q, --quiet', 'no stage lines')
+    .option('--tui', 'the terminal UI (the default on a terminal, without -i, -t, -d or -q)')
+    .option('--plain', 'plain lines, not the terminal UI')
     .addOption(new Option('--trace <mode>', 'record syscalls: full (every one), lesson (those the lessons explain, through seccomp-bpf), off; default lesson with --record, else off').choices(['full', 'lesson', 'off']))
     .option('--record <file>', 'write the whole event stream to this file (JSON Lines; gzip if it ends in .gz), for glassbox replay')
     .passThroughOptions()
@@ -303,19 +319,33 @@ export function runCommand(program: Command): void {
       }
       const store = await openStore(cmd);
       // No image: the demo, built here from native/demo, so this works with no registry at all.
+      const demo = !image;
       if (!image) image = (await (await import('../image/demo.js')).ensureDemoImage(store)).name;
       const input = new PauseInput();
       // The file first: a name already taken fails before anything is made.
       const recorder = o.record ? await (await import('../trace/record.js')).openRecorder(o.record) : undefined;
-      const print = plainPrinter({ quiet: Boolean(o.quiet) || detached });
+      // The TUI: asked for, or a terminal on both sides and nothing that needs the terminal for itself.
+      const useTui = !o.plain && (o.tui || (Boolean(process.stdout.isTTY && process.stdin.isTTY) && !o.tty && !o.interactive && !detached && !o.quiet));
+      if (useTui && (o.tty || o.interactive || detached)) throw new GlassboxError('--tui cannot share the terminal with -i, -t or -d', { op: 'run', code: 'EINVAL' });
+      const breakpoints = o.step ? 'all' : breaks.length ? new Set(breaks) : undefined;
+      const tui = useTui
+        ? (await import('../tui/index.js')).startTui({
+            mode: 'live',
+            stages: stageIds(),
+            // The demo (the README's first command) steps through every stage.
+            breakpoints: breakpoints ?? (demo ? 'all' : undefined),
+            shell: (id) => shellIn(cmd, id),
+          })
+        : undefined;
+      const print = tui ? tui.sink : plainPrinter({ quiet: Boolean(o.quiet) || detached });
       const events: EventSink = recorder
         ? (e) => {
             recorder.sink(e);
             print(e);
           }
         : print;
-      const trace = o.trace ?? (recorder ? 'lesson' : 'off');
-      const result = await interruptible((signal) =>
+      const trace = o.trace ?? (recorder || tui ? 'lesson' : 'off');
+      const runIt = (signal: AbortSignal) =>
         runContainer(
           store,
           {
@@ -340,21 +370,46 @@ export function runCommand(program: Command): void {
             // docker: 0 means no limit
             limits: { memoryBytes: o.memory || undefined, cpus: o.cpus || undefined, pidsMax: o.pidsLimit || undefined },
             trace,
-            // A recording holds the program's output too: glassbox carries it.
-            carryOutput: recorder ? { stdout: process.stdout, stderr: process.stderr } : undefined,
+            // A recording holds the program's output too, and the TUI shows it: glassbox carries it.
+            carryOutput: tui ? {} : recorder ? { stdout: process.stdout, stderr: process.stderr } : undefined,
           },
           {
             events,
-            breakpoints: o.step ? 'all' : breaks.length ? new Set(breaks) : undefined,
+            breakpoints: tui ? () => tui.breakpoints() : breakpoints,
             // Detached, nobody types at the pauses: only glassbox resume moves the run on.
-            onPause: detached ? (_s, _c, _sig, resumed) => (resumed ?? new Promise(() => {})).then(() => 'step' as const) : pauser(input),
+            onPause: tui
+              ? (stage, ctx, sig, resumed) => tui.onPause(stage.id, stage.describe(ctx), ctx.id || undefined, sig, resumed)
+              : detached
+                ? (_s, _c, _sig, resumed) => (resumed ?? new Promise(() => {})).then(() => 'step' as const)
+                : pauser(input),
             signal,
           },
         ).finally(async () => {
           input.close();
           await recorder?.close();
-        }),
-      );
+        });
+      let result;
+      if (tui) {
+        // The terminal is raw: Ctrl-C is a key, and q or Ctrl-C in the TUI stops the run (with full cleanup).
+        let quit = false;
+        void tui.quit.then(() => (quit = true));
+        try {
+          result = await interruptible((signal) => {
+            const ac = new AbortController();
+            signal.addEventListener('abort', () => ac.abort(), { once: true });
+            void tui.quit.then(() => ac.abort());
+            return runIt(ac.signal);
+          });
+        } catch (e) {
+          if (!quit) await tui.finished(e instanceof GlassboxError && e.exitCode !== undefined ? e.exitCode : 1);
+          tui.destroy();
+          throw e;
+        }
+        if (!quit) await tui.finished(result.exitCode);
+        tui.destroy();
+      } else {
+        result = await interruptible(runIt);
+      }
       if (result.ctx.oomKilled) process.stderr.write(`glassbox: the kernel's OOM killer ended the program: it used more than the --memory limit (${o.memory} bytes)\n`);
       process.exitCode = result.exitCode;
     });

@@ -202,13 +202,20 @@ export function traceCommands(program: Command): void {
     .option('--step', 'pause before every stage')
     .option('--break <stages>', "pause before these stages (comma separated), as the recording names them")
     .option('-q, --quiet', 'no stage lines')
-    .option('--plain', 'plain text on stderr and stdout (the default)')
-    .action(async (file: string | undefined, o: { step?: boolean; break?: string; quiet?: boolean; plain?: boolean }) => {
+    .option('--plain', 'plain text on stderr and stdout (the default without a terminal)')
+    .option('--tui', 'the terminal UI, with the replay keys (the default on a terminal)')
+    .action(async (file: string | undefined, o: { step?: boolean; break?: string; quiet?: boolean; plain?: boolean; tui?: boolean }) => {
       if (file === undefined) {
         file = packagedTraces()[0];
         if (!file) throw new GlassboxError(`no recordings in ${join(packageRoot(), 'traces')}: name a trace file (glassbox run --record FILE makes one)`, { op: 'replay', code: 'ENOENT' });
       }
       const breaks = o.break ? o.break.split(',').map((s) => s.trim()).filter(Boolean) : [];
+      if (!o.plain && (o.tui || (process.stdout.isTTY && process.stdin.isTTY && !o.quiet))) {
+        const [{ replayTui }, { readTrace }] = await Promise.all([import('../tui/index.js'), import('../trace/read.js')]);
+        // Without --step or --break it stops where the recorded run paused.
+        process.exitCode = await replayTui(readTrace(file), { breakpoints: o.step ? 'all' : breaks.length ? new Set(breaks) : undefined });
+        return;
+      }
       process.exitCode = await replayTrace(file, { step: o.step, breaks, quiet: o.quiet });
     });
 

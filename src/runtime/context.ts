@@ -50,7 +50,7 @@ export interface RunOptions {
    * them to its own and emitting output events (for --record and the TUI).
    * Not with -t or -d, whose output has its own way.
    */
-  carryOutput?: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
+  carryOutput?: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream };
 }
 
 export interface ContainerDirs {

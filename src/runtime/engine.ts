@@ -17,8 +17,12 @@ import { STAGES } from './stages/index.js';
 
 export interface EngineOptions {
   events?: EventSink;
-  /** Stage ids to pause before; 'all' pauses before every one (--step). */
-  breakpoints?: Set<string> | 'all';
+  /**
+   * Stage ids to pause before; 'all' pauses before every one (--step). A
+   * function is asked before each stage (the TUI, where b edits them); its
+   * answer is not dropped on 'continue': it says so itself.
+   */
+  breakpoints?: Set<string> | 'all' | (() => Set<string> | 'all' | undefined);
   /**
    * Called at a pause; resolves 'step' to keep pausing, 'continue' to run to
    * the end. `resumed` settles when another terminal resumes the pause
@@ -79,13 +83,14 @@ export async function runContainer(store: Store, options: RunOptions, eo: Engine
           },
         });
       }
-      if (breakpoints && (breakpoints === 'all' || breakpoints.has(stage.id)) && eo.onPause) {
+      const bp = typeof breakpoints === 'function' ? breakpoints() : breakpoints;
+      if (bp && (bp === 'all' || bp.has(stage.id)) && eo.onPause) {
         events({ kind: 'stage', t: Date.now(), stage: stage.id, phase: 'paused', about: stage.describe(ctx), id: ctx.id || undefined });
         if (ctx.id) events({ kind: 'snapshot', t: Date.now(), snapshot: await takeSnapshot(ctx, stage.id) });
         const fromOutside = new Promise<'step'>((r) => (resumeFromOutside = () => r('step')));
         const answer = await Promise.race([eo.onPause(stage, ctx, eo.signal, fromOutside), fromOutside]);
         resumeFromOutside = undefined;
-        if (answer === 'continue') breakpoints = undefined;
+        if (answer === 'continue' && typeof breakpoints !== 'function') breakpoints = undefined;
         if (eo.signal?.aborted) throw new GlassboxError('interrupted', { op: stage.id, code: 'EINTR' });
         stageEvent(stage.id, 'resumed');
       }

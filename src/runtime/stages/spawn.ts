@@ -10,13 +10,13 @@ import type { RunContext } from '../context.js';
 import type { Stage } from '../stage.js';
 
 /** Copy one of the program's output pipes to glassbox's own stream, as output events too. */
-function carryStream(ctx: RunContext, fd: number, stream: 'stdout' | 'stderr', to: NodeJS.WritableStream): Promise<void> {
+function carryStream(ctx: RunContext, fd: number, stream: 'stdout' | 'stderr', to: NodeJS.WritableStream | undefined): Promise<void> {
   return new Promise((resolve) => {
     const s = new Socket({ fd, readable: true, writable: false });
     // A character split between two reads is kept for the next.
     const text = new StringDecoder('utf8');
     s.on('data', (d: Buffer) => {
-      to.write(d);
+      to?.write(d);
       const data = text.write(d);
       if (data) ctx.events({ kind: 'output', t: Date.now(), stream, data });
     });
