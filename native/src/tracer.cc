@@ -21,6 +21,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -61,6 +62,14 @@ enum Capture : uint8_t {
 };
 
 enum TraceMode { kOff = 0, kFull = 1, kLesson = 2 };
+
+#if defined(__x86_64__)
+constexpr int64_t kCloneNr = 56;
+#elif defined(__aarch64__)
+constexpr int64_t kCloneNr = 220;
+#else
+constexpr int64_t kCloneNr = -1;
+#endif
 
 // Caps on what is read from a tracee: enough for paths, argv and the bytes a
 // lesson shows; strace's default string cap is 32.
@@ -206,9 +215,12 @@ std::string ReadStr(pid_t tid, uint64_t addr, size_t cap, bool* cut) {
   std::string out;
   char buf[4096];
   *cut = false;
+  // Most strings are short paths: a small first read, then up to a page at a time.
+  size_t chunk = 128;
   while (out.size() < cap) {
     uint64_t a = addr + out.size();
-    size_t want = std::min(cap - out.size(), static_cast<size_t>(4096 - (a & 4095)));
+    size_t want = std::min({cap - out.size(), static_cast<size_t>(4096 - (a & 4095)), chunk});
+    chunk = 4096;
     size_t n = ReadMem(tid, a, buf, want);
     if (n == 0) return out;
     void* nul = memchr(buf, 0, n);
@@ -477,8 +489,10 @@ class Tracer {
     auto it = tasks_.find(tid);
     if (it == tasks_.end() || !it->second.attached) {
       // A new task's first stop (auto-attached by TRACEFORK/CLONE): swallow its SIGSTOP.
+      // Its group is known from its creator's event (which may come later): a
+      // fork's child leads its own group until the event says otherwise.
       Task& t = tasks_[tid];
-      if (!t.tgid) t.tgid = TgidOf(tid);
+      if (!t.tgid) t.tgid = tid;
       t.attached = true;
       Resume(tid, sig == SIGSTOP ? 0 : sig);
       return;
@@ -508,7 +522,10 @@ class Tracer {
         ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child);
         Task& c = tasks_[static_cast<pid_t>(child)];
         // A thread shares its creator's group; fork and vfork make a process.
-        if (!c.tgid) c.tgid = event == PTRACE_EVENT_CLONE ? TgidOf(static_cast<pid_t>(child)) : static_cast<pid_t>(child);
+        // clone's flags are its first argument; clone3's are in memory, so ask /proc.
+        if (event != PTRACE_EVENT_CLONE) c.tgid = static_cast<pid_t>(child);
+        else if (t.inSyscall && t.nr == kCloneNr) c.tgid = (t.args[0] & CLONE_THREAD) ? t.tgid : static_cast<pid_t>(child);
+        else c.tgid = TgidOf(static_cast<pid_t>(child));
       }
       Resume(tid, 0);
       return;
