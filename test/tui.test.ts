@@ -362,7 +362,9 @@ t.test('tmux: a replay shows the pipeline, a lesson and syscalls; steps, moves b
   t.match(s, /6932 ns-mnt\s+unshare\(CLONE_NEWNS\) = 0/, 'a decoded syscall line, with pid and stage');
   t.match(s, /Lesson: ns-uts: a hostname of its own/);
   tm.keys('Left');
-  s = await tm.waitFor(/PAUSED before ns-mnt/);
+  await tm.waitFor(/PAUSED before ns-mnt/);
+  // The whole screen at that position, not a frame drawn half way on a busy machine.
+  s = await tm.settle();
   t.match(s, /‖ ns-mnt/, 'back one stage');
   t.notMatch(s, /6932 ns-mnt\s+unshare/, 'the call of ns-mnt has not happened yet');
   tm.keys('Right', 'Right');

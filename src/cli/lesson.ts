@@ -3,42 +3,23 @@
 // in plain text on stderr beside the stage lines (the program's output stays
 // on stdout, as with glassbox run).
 import chalk from 'chalk';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { stageIds } from '../runtime/stages/index.js';
 import type { EventSink } from '../events/schema.js';
 import { closingNote, runWalkthrough } from '../lesson/run.js';
 import { defaultWalkthroughDir, findWalkthrough, listWalkthroughs, runCommandLine } from '../lesson/walkthrough.js';
 import { interruptible, openStore } from './images.js';
-import { plainPrinter } from './plain.js';
-import { PauseInput, pauser } from './run.js';
+import { plainPrinter, renderPlain, rule } from './plain.js';
+import { PauseInput, pauser, shellIn } from './run.js';
 import { table } from './table.js';
 
 interface LessonFlags {
   yes?: boolean;
   plain?: boolean;
+  tui?: boolean;
   record?: string;
   dir?: string;
-}
-
-/** A note's markdown as terminal text: fences dropped and code indented, headings bold, the rest as written. */
-export function renderPlain(md: string): string {
-  const out: string[] = [];
-  let inCode = false;
-  for (const l of md.split('\n')) {
-    if (/^\s*(```|~~~)/.test(l)) {
-      inCode = !inCode;
-      continue;
-    }
-    if (inCode) out.push(l.trim() ? chalk.cyan(`    ${l}`) : '');
-    else if (/^#{1,6}\s/.test(l)) out.push(chalk.bold(l.replace(/^#+\s+/, '')));
-    else out.push(l);
-  }
-  return out.join('\n');
-}
-
-function rule(label: string): string {
-  const width = Math.max(40, Math.min(process.stderr.columns ?? 80, 100));
-  const head = `── ${label} `;
-  return chalk.yellow(head + '─'.repeat(Math.max(3, width - head.length)));
+  trace?: 'full' | 'lesson' | 'off';
 }
 
 export function lessonCommand(program: Command): void {
@@ -47,7 +28,9 @@ export function lessonCommand(program: Command): void {
     .description('classroom walkthroughs: a run that pauses where a teacher chose and explains; without a name, the list')
     .argument('[name]', 'the walkthrough to run (glassbox lesson lists them)')
     .option('-y, --yes', 'no pauses: run straight through, printing every note (a dry run)')
-    .option('--plain', 'plain text on the terminal (the only view so far)')
+    .option('--plain', 'plain lines, not the terminal UI')
+    .option('--tui', 'the terminal UI (the default on a terminal)')
+    .addOption(new Option('--trace <mode>', 'record syscalls: full, lesson or off (default lesson with --record or the TUI)').choices(['full', 'lesson', 'off']))
     .option('--record <file>', 'write the whole event stream to this file (JSON Lines; gzip if it ends in .gz), for glassbox replay')
     .option('--dir <dir>', 'read walkthroughs from this directory (default: lessons/walkthroughs of glassbox)')
     .action(async (name: string | undefined, o: LessonFlags, cmd: Command) => {
@@ -65,31 +48,47 @@ export function lessonCommand(program: Command): void {
           err.write(`${rule(w.title)}\n${w.summary}\n\n${chalk.dim(`what runs: ${runCommandLine(w)}`)}\n${text ? `\n${renderPlain(text)}\n` : ''}\n`);
           return;
         }
-        err.write(`${rule(`at ${stage}${heading ? `: ${heading}` : ''}`)}\n${renderPlain(text)}\n\n`);
+        // In the stream, so a replay shows it at the same pause.
+        events({ kind: 'note', t: Date.now(), stage, heading, text });
       };
       const input = new PauseInput();
       const recorder = o.record ? await (await import('../trace/record.js')).openRecorder(o.record) : undefined;
-      const print = plainPrinter();
+      const useTui = !o.plain && !o.yes && (o.tui || Boolean(process.stdout.isTTY && process.stdin.isTTY));
+      const tui = useTui
+        ? (await import('../tui/index.js')).startTui({ mode: 'live', stages: stageIds(), breakpoints: new Set(w.breakpoints), shell: (id) => shellIn(cmd, id) })
+        : undefined;
+      const print = tui ? tui.sink : plainPrinter();
       const events: EventSink = recorder
         ? (e) => {
             recorder.sink(e);
             print(e);
           }
         : print;
-      const result = await interruptible((signal) =>
-        runWalkthrough(store, w, {
+      const result = await interruptible((outer) => {
+        const ac = new AbortController();
+        outer.addEventListener('abort', () => ac.abort(), { once: true });
+        void tui?.quit.then(() => ac.abort());
+        return runWalkthrough(store, w, {
           events,
-          showNote,
-          pause: o.yes ? undefined : pauser(input),
-          signal,
-          carryOutput: recorder ? { stdout: process.stdout, stderr: process.stderr } : undefined,
-          trace: recorder ? 'lesson' : 'off',
+          // The TUI shows the stage notes from the stream; the introduction is for the plain view.
+          showNote: tui ? (stage, heading, text) => stage !== undefined && showNote(stage, heading, text) : showNote,
+          pause: o.yes ? undefined : tui ? (stage, ctx, sig, resumed) => tui.onPause(stage.id, stage.describe(ctx), ctx.id || undefined, sig, resumed) : pauser(input),
+          signal: ac.signal,
+          carryOutput: tui ? {} : recorder ? { stdout: process.stdout, stderr: process.stderr } : undefined,
+          trace: o.trace ?? (recorder || tui ? 'lesson' : 'off'),
           argv: process.argv.slice(2),
         }).finally(async () => {
           input.close();
           await recorder?.close();
-        }),
-      );
+        });
+      }).catch((e: unknown) => {
+        tui?.destroy();
+        throw e;
+      });
+      if (tui) {
+        await tui.finished(result.exitCode);
+        tui.destroy();
+      }
       if (result.ctx.oomKilled) err.write(`glassbox: the kernel's OOM killer ended the program: it used more than the --memory limit (${w.flags.memoryBytes} bytes)\n`);
       err.write(`${chalk.dim(`the program exited with ${result.exitCode}`)}\n`);
       const after = closingNote(w, store, result);

@@ -38,6 +38,9 @@ export function plainPrinter(o: PlainOptions = {}): (e: GlassboxEvent) => void {
         if (e.phase === 'failed') err.write(`${chalk.red('✗')} ${e.stage}\n`);
         if (e.phase === 'undone') err.write(chalk.dim(`↩ ${e.stage} undone\n`));
         return;
+      case 'note':
+        err.write(`${rule(`at ${e.stage}${e.heading ? `: ${e.heading}` : ''}`)}\n${renderPlain(e.text)}\n\n`);
+        return;
       case 'header':
       case 'snapshot':
       case 'syscall':
@@ -47,6 +50,29 @@ export function plainPrinter(o: PlainOptions = {}): (e: GlassboxEvent) => void {
         assertNever(e);
     }
   };
+}
+
+/** A note's markdown as terminal text: fences dropped and code indented, headings bold, the rest as written. */
+export function renderPlain(md: string): string {
+  const out: string[] = [];
+  let inCode = false;
+  for (const l of md.split('\n')) {
+    if (/^\s*(```|~~~)/.test(l)) {
+      inCode = !inCode;
+      continue;
+    }
+    if (inCode) out.push(l.trim() ? chalk.cyan(`    ${l}`) : '');
+    else if (/^#{1,6}\s/.test(l)) out.push(chalk.bold(l.replace(/^#+\s+/, '')));
+    else out.push(l);
+  }
+  return out.join('\n');
+}
+
+/** "── at ns-uts ─────": a walkthrough's section line. */
+export function rule(label: string): string {
+  const width = Math.max(40, Math.min(process.stderr.columns ?? 80, 100));
+  const head = `── ${label} `;
+  return chalk.yellow(head + '─'.repeat(Math.max(3, width - head.length)));
 }
 
 /** The pause prompt's first line, live and replayed: "paused before ns-uts: unshare(CLONE_NEWUTS): ...". */

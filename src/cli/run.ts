@@ -44,7 +44,7 @@ interface RunFlags {
 }
 
 /** The TUI's s key: glassbox shell ID, on this terminal, until the shell exits. */
-function shellIn(cmd: Command, id: string): Promise<void> {
+export function shellIn(cmd: Command, id: string): Promise<void> {
   const root = (cmd.optsWithGlobals() as { root?: string }).root;
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [process.argv[1]!, ...(root ? ['--root', root] : []), 'shell', id], { stdio: 'inherit' });

@@ -140,7 +140,17 @@ export interface SnapshotEvent {
   snapshot: Snapshot;
 }
 
-export type GlassboxEvent = HeaderEvent | StageEvent | HostEvent | SnapshotEvent | SyscallEvent | OutputEvent | ExitEvent;
+/** A walkthrough's note for the pause before a stage (glassbox lesson), with this run's values in it. */
+export interface NoteEvent {
+  kind: 'note';
+  t: number;
+  stage: string;
+  heading?: string;
+  /** Markdown. */
+  text: string;
+}
+
+export type GlassboxEvent = HeaderEvent | StageEvent | HostEvent | SnapshotEvent | SyscallEvent | OutputEvent | ExitEvent | NoteEvent;
 
 export type EventSink = (e: GlassboxEvent) => void;
 

@@ -43,6 +43,7 @@ const CHECKS: Record<GlassboxEvent['kind'], (o: Checked) => string | undefined> 
                 : undefined,
   output: (o) => (o.stream !== 'stdout' && o.stream !== 'stderr' ? 'no stream' : !isStr(o.data) ? 'no data' : undefined),
   exit: (o) => (!isNum(o.code) ? 'no exit code' : undefined),
+  note: (o) => (!isStr(o.stage) ? 'no stage' : !isStr(o.text) ? 'no text' : undefined),
 };
 
 function fail(path: string, detail: string, code = 'EBADMSG', cause?: unknown): GlassboxError {

@@ -100,4 +100,15 @@ export class LessonCache {
     }
     return { title: lessonTitle(md, id), text, missing };
   }
+
+  /** A walkthrough's note (its values already filled when it was shown), rendered as a lesson is. */
+  renderNote(md: string, width: number): string {
+    const key = `note\0${width}\0${md}`;
+    let text = this.cache.get(key);
+    if (text === undefined) {
+      text = renderLesson(md, {}, width, this.theme);
+      this.cache.set(key, text);
+    }
+    return text;
+  }
 }

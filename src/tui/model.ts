@@ -3,7 +3,7 @@
 // little), namespaces from snapshots, cgroup limits and usage, the image's
 // layers and the overlay. No terminal here: the panes read it, the tests fold
 // event lists into it.
-import type { ExitEvent, GlassboxEvent, HeaderEvent, LayerState, Snapshot, StagePhase, SyscallEvent, UnpackStats } from '../events/schema.js';
+import type { ExitEvent, GlassboxEvent, HeaderEvent, LayerState, Snapshot, StagePhase, SyscallEvent, UnpackStats, NoteEvent } from '../events/schema.js';
 import { assertNever } from '../events/schema.js';
 
 export type StageState = 'waiting' | 'running' | 'paused' | 'done' | 'failed' | 'undone';
@@ -299,6 +299,8 @@ export class Model {
   /** The store's root directory, from any path that shows it. */
   root?: string;
   exit?: ExitEvent;
+  /** A walkthrough's notes, by the stage they were shown before. */
+  readonly notes = new Map<string, NoteEvent>();
   /** Events folded; changes with every one, so a pane can skip a redraw. */
   version = 0;
 
@@ -366,6 +368,9 @@ export class Model {
         return this.applySnapshot(e.snapshot, e.t);
       case 'exit':
         this.exit = e;
+        return;
+      case 'note':
+        this.notes.set(e.stage, e);
         return;
       default:
         assertNever(e);

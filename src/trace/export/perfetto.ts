@@ -152,6 +152,9 @@ export async function* traceEvents(events: AsyncIterable<GlassboxEvent> | Iterab
       case 'exit':
         yield instant(STAGES_TID, `exit ${e.code}`, ts, { ...e, kind: undefined });
         break;
+      case 'note':
+        yield instant(STAGES_TID, `note at ${e.stage}`, ts, { heading: e.heading, text: e.text });
+        break;
       default:
         assertNever(e);
     }

@@ -39,6 +39,13 @@ export class LessonPane implements Pane {
       for (const l of wrap(`${theme.warn('RUNNING')}: ${row.about}`, width - 1)) top.push(l);
       top.push('');
     }
+    const note = model.notes.get(row.id);
+    if (note) {
+      // The teacher's note for this pause comes before the stage's lesson.
+      top.push(theme.bold(`Walkthrough${note.heading ? `: ${note.heading}` : ''}`));
+      top.push(lessons.renderNote(note.text, Math.max(20, width - 2)).replace(/\n+$/, ''));
+      top.push('');
+    }
     const bottom: string[] = [];
     if (missing.length) {
       bottom.push('');
