@@ -10,6 +10,7 @@ import { parseCpus, parseMemory } from '../runtime/cgroup/index.js';
 import { runContainer } from '../runtime/engine.js';
 import { gc } from '../runtime/gc.js';
 import type { RunContext } from '../runtime/context.js';
+import { takeSnapshot } from '../runtime/snapshot.js';
 import type { EventSink } from '../events/schema.js';
 import type { Stage } from '../runtime/stage.js';
 import { stageIds } from '../runtime/stages/index.js';
@@ -42,6 +43,28 @@ interface RunFlags {
   tui?: boolean;
   plain?: boolean;
 }
+
+/**
+ * While the program runs: a snapshot a second (namespaces, cgroup usage,
+ * processes), so the TUI's gauges move and a recording has them to replay.
+ */
+function sampleWhileRunning(ctx: RunContext, events: EventSink): () => void {
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy || ctx.exit) return;
+    busy = true;
+    takeSnapshot(ctx, 'running')
+      .then((snapshot) => {
+        if (!ctx.exit) events({ kind: 'snapshot', t: Date.now(), snapshot });
+      })
+      .catch(() => undefined)
+      .finally(() => (busy = false));
+  }, SAMPLE_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+const SAMPLE_MS = 1000;
 
 /** The TUI's s key: glassbox shell ID, on this terminal, until the shell exits. */
 export function shellIn(cmd: Command, id: string): Promise<void> {
@@ -345,6 +368,7 @@ export function runCommand(program: Command): void {
           }
         : print;
       const trace = o.trace ?? (recorder || tui ? 'lesson' : 'off');
+      let stopSampling: (() => void) | undefined;
       const runIt = (signal: AbortSignal) =>
         runContainer(
           store,
@@ -359,7 +383,13 @@ export function runCommand(program: Command): void {
             name: o.name,
             rm: o.rm,
             detached,
-            onStarted: detached ? (c) => reportToParent(c.id) : o.tty ? (c) => bridgeTerminal(c, Boolean(o.interactive)) : undefined,
+            onStarted: detached
+              ? (c) => reportToParent(c.id)
+              : o.tty
+                ? (c) => bridgeTerminal(c, Boolean(o.interactive))
+                : tui || recorder
+                  ? (c) => (stopSampling = sampleWhileRunning(c, events))
+                  : undefined,
             interactive: o.interactive,
             tty: o.tty,
             ttySize: process.stdout.isTTY ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined,
@@ -385,6 +415,7 @@ export function runCommand(program: Command): void {
             signal,
           },
         ).finally(async () => {
+          stopSampling?.();
           input.close();
           await recorder?.close();
         });

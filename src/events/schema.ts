@@ -132,6 +132,8 @@ export interface Snapshot {
   cgroup: { path: string; written: string; now?: string; why: string }[];
   interfaces: string[];
   processes: { pid: number; comm: string }[];
+  /** What the cgroup counts now (its memory, CPU time, tasks), once it exists. */
+  usage?: { memoryBytes?: number; memoryLimit?: number; cpuUsageUsec?: number; pids?: number; pidsMax?: number; oomKills?: number };
 }
 
 export interface SnapshotEvent {

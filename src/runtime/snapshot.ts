@@ -44,7 +44,8 @@ export async function takeSnapshot(ctx: RunContext, stage: string): Promise<Snap
     : [];
   const procs = ctx.cgroup ? await ctx.cgroup.procs() : pid ? [pid] : [];
   const processes = procs.map((p) => ({ pid: p, comm: (read(`/proc/${p}/comm`) ?? '?').trim() }));
-  return { id: ctx.id, stage, pid, namespaces, mountinfo, cgroup, interfaces, processes };
+  const usage = ctx.cgroup ? await ctx.cgroup.stats().catch(() => undefined) : undefined;
+  return { id: ctx.id, stage, pid, namespaces, mountinfo, cgroup, interfaces, processes, ...(usage ? { usage } : {}) };
 }
 
 /** The snapshot as a person reads it. */

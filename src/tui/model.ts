@@ -588,7 +588,23 @@ export class Model {
       }
     }
     if (quota !== undefined && period) cg.limits.cpu = quota / period;
-    if (!cg.dir && s.cgroup.length) cg.dir = dir(s.cgroup.find((f) => /\/pids\.max$/.test(f.path))?.path ?? s.cgroup[0]!.path);
+    // What the cgroup counts now, as the snapshot read it through the cgroup's own stats.
+    const u = s.usage;
+    if (u) {
+      if (u.memoryBytes !== undefined) point.memory = u.memoryBytes;
+      if (u.pids !== undefined) point.pids = u.pids;
+      if (u.memoryLimit !== undefined) cg.limits.memory ??= u.memoryLimit;
+      if (u.pidsMax !== undefined) cg.limits.pids ??= u.pidsMax;
+      if (u.cpuUsageUsec !== undefined) {
+        if (cg.lastCpu && t > cg.lastCpu.t) point.cpu = (u.cpuUsageUsec - cg.lastCpu.usec) / 1000 / (t - cg.lastCpu.t);
+        cg.lastCpu = { t, usec: u.cpuUsageUsec };
+      }
+    }
+    if (!cg.dir && s.cgroup.length) {
+      // The container's own directory (named by its id), the memory controller's where there are several.
+      const own = s.cgroup.map((f) => dir(f.path)).filter((d) => base(d) === s.id);
+      cg.dir = own.find((d) => /\/memory\//.test(d)) ?? own.find((d) => !/\/(devices|systemd|unified)\//.test(d)) ?? own[0] ?? dir(s.cgroup[0]!.path);
+    }
     // Without a pids.current file, the processes the snapshot saw are the count.
     if (point.pids === undefined && s.processes.length) point.pids = s.processes.length;
     if (point.memory !== undefined || point.cpu !== undefined || point.pids !== undefined) {
