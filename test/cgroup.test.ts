@@ -168,7 +168,7 @@ t.test('on a pure v2 host the controllers are enabled on the way down and the li
       writes.push([path, value]);
     },
     read: async (path) => (path.endsWith('cgroup.controllers') ? 'cpuset cpu io memory hugetlb pids rdma misc\n' : undefined),
-    exists: (path) => path.endsWith('memory.swap.max'),
+    exists: async (path) => path.endsWith('memory.swap.max'),
   };
   const limits = { memoryBytes: 64 * MiB, cpus: 0.5, pidsMax: 20 };
   await enableV2(files, '/sys/fs/cgroup', ['glassbox'], limits);

@@ -6,7 +6,6 @@ import chalk from 'chalk';
 import { Option, type Command } from 'commander';
 import { stageIds } from '../runtime/stages/index.js';
 import type { EventSink } from '../events/schema.js';
-import { closingNote, runWalkthrough } from '../lesson/run.js';
 import { defaultWalkthroughDir, findWalkthrough, listWalkthroughs, runCommandLine } from '../lesson/walkthrough.js';
 import { interruptible, openStore } from './images.js';
 import { plainPrinter, renderPlain, rule } from './plain.js';
@@ -41,6 +40,8 @@ export function lessonCommand(program: Command): void {
         return;
       }
       const w = findWalkthrough(name, dir);
+      // The engine and the image code load only for a run: listing stays quick.
+      const { closingNote, runWalkthrough } = await import('../lesson/run.js');
       const store = await openStore(cmd);
       const err = process.stderr;
       const showNote = (stage: string | undefined, heading: string | undefined, text: string) => {

@@ -4,8 +4,7 @@
 // "Significant syscalls blocked by the default profile"). The helper turns
 // it into BPF (native/helper/shim.cc InstallSeccomp).
 import type { Args } from './helper/protocol.js';
-import { syscallNumber } from '../trace/syscalls/index.js';
-import { traceArch } from '../trace/live.js';
+import { syscallNumber, traceArch } from '../trace/syscalls/index.js';
 
 /** Refused with EPERM: kernel modules, clocks, keyrings, accounting, swap, reboot, NUMA policy, and making or entering namespaces and mounts. */
 export const DENIED = [

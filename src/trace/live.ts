@@ -2,12 +2,13 @@
 // records of 16 numbers and a buffer of what it read from the tracees
 // (native/src/tracer.cc); here they are named, decoded and tagged with their
 // stage, then go into the run's one event stream.
-import { arch as hostArch } from 'node:os';
 import type { EventSink, SyscallEvent } from '../events/schema.js';
 import type { TraceHooks } from '../runtime/helper/live.js';
 import { decodeArgs, decodeRet, type RawSyscall } from './decode/index.js';
 import { captureTable } from './syscalls/capture.js';
-import { LESSON_SYSCALLS, syscallNames, syscallNumber } from './syscalls/index.js';
+import { LESSON_SYSCALLS, syscallNames, syscallNumber, traceArch } from './syscalls/index.js';
+
+export { traceArch };
 
 export type TraceMode = 'full' | 'lesson' | 'off';
 
@@ -34,11 +35,6 @@ const TRUNC_SHIFT = 8;
 /** Capture.Fd in src/trace/syscalls/capture.ts */
 const CAPTURE_FD = 11;
 
-export function traceArch(): 'x64' | 'arm64' {
-  const a = hostArch();
-  if (a !== 'x64' && a !== 'arm64') throw new Error(`the tracer knows x86_64 and aarch64 syscalls, not ${a}`);
-  return a;
-}
 
 /**
  * Tracer hooks for a helper: syscalls become events on `sink`, tagged with

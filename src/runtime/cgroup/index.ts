@@ -93,7 +93,7 @@ export interface CgroupFiles {
   write(path: string, value: string, why: string): Promise<void>;
   /** The file's text, or undefined when it does not exist. */
   read(path: string): Promise<string | undefined>;
-  exists(path: string): boolean;
+  exists(path: string): Promise<boolean>;
 }
 
 export const DEFAULT_PARENT = 'glassbox';
@@ -185,37 +185,61 @@ export interface CgroupIO {
   write(path: string, value: string): Promise<void>;
 }
 
+/**
+ * Through an io (the helper), requests are pipelined: each goes at once and
+ * is answered in order, and flush() waits for all of them, failing with the
+ * first failure. A read, an exists or the end of an operation flushes first,
+ * so nothing reads what is not written yet. One round trip per file cost
+ * the cgroup stage 15 ms on a hybrid host.
+ */
 class Files implements CgroupFiles {
   readonly written: WrittenFile[] = [];
+  private pending: Promise<void>[] = [];
 
   constructor(private readonly io?: CgroupIO) {}
 
+  private queue(p: Promise<void>): void {
+    // Handled here so a failure is never "unhandled" before flush() looks at it.
+    p.catch(() => undefined);
+    this.pending.push(p);
+  }
+
+  async flush(): Promise<void> {
+    const all = this.pending;
+    this.pending = [];
+    await Promise.all(all);
+  }
+
   async mkdir(path: string, exclusive: boolean): Promise<void> {
-    try {
-      if (this.io) await this.io.mkdir(path, exclusive);
-      else await mkdir(path);
-    } catch (e) {
+    const failed = (e: unknown) => {
       if (!exclusive && errnoOf(e) === 'EEXIST') return;
       throw fsError('mkdir', path, e);
-    }
+    };
+    if (this.io) this.queue(this.io.mkdir(path, exclusive).catch(failed));
+    else await mkdir(path).catch(failed);
   }
 
   async write(path: string, value: string, why: string, fromNode = false): Promise<void> {
     if (this.io && !fromNode) {
-      try {
-        await this.io.write(path, value);
-      } catch (e) {
-        throw writeError(path, value, e);
-      }
-    } else await writeCgroupFile(path, value);
+      this.queue(
+        this.io.write(path, value).catch((e: unknown) => {
+          throw writeError(path, value, e);
+        }),
+      );
+    } else {
+      await this.flush();
+      await writeCgroupFile(path, value);
+    }
     this.written.push({ path, value, why });
   }
 
-  read(path: string): Promise<string | undefined> {
+  async read(path: string): Promise<string | undefined> {
+    await this.flush();
     return readCgroupFile(path);
   }
 
-  exists(path: string): boolean {
+  async exists(path: string): Promise<boolean> {
+    await this.flush();
     return existsSync(path);
   }
 }
@@ -345,6 +369,7 @@ class Group implements Cgroup {
   async join(pid: number): Promise<void> {
     if (!Number.isInteger(pid) || pid <= 0) throw new GlassboxError(`invalid pid ${pid}`, { op: 'cgroup join', subject: this.name, code: 'EINVAL' });
     for (const d of this.dirs) await this.files.write(join(d.path, 'cgroup.procs'), String(pid), joinWhy(d));
+    await this.files.flush();
   }
 
   async leave(pid: number): Promise<void> {
@@ -421,6 +446,7 @@ export async function createCgroup(name: string, limits: CgroupLimits, opts: Cgr
     const group = new Group(layout.mode, name, dirs, files);
     if (layout.mode === 'v2') await applyV2(files, dirs[0]!.path, limits);
     else await applyV1(files, (c) => dirs.find((d) => d.kind === 'v1' && d.controllers.includes(c))?.path, limits);
+    await files.flush();
     return group;
   } catch (e) {
     for (const path of made.reverse()) await rmdir(path).catch(() => undefined);

@@ -73,7 +73,7 @@ export async function applyV1(files: CgroupFiles, dirOf: DirOf, limits: CgroupLi
     // below the memory limit, and a new cgroup's memsw is unlimited. The file
     // exists only when the kernel accounts swap (swapaccount=1); docker then
     // warns "Memory limited without swap" and writes nothing.
-    if (files.exists(join(dir, 'memory.memsw.limit_in_bytes'))) {
+    if (await files.exists(join(dir, 'memory.memsw.limit_in_bytes'))) {
       await files.write(
         join(dir, 'memory.memsw.limit_in_bytes'),
         String(2 * m),

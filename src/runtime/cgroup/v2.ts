@@ -60,7 +60,7 @@ export async function applyV2(files: CgroupFiles, dir: string, limits: CgroupLim
     // adaptContainerSettings). v2 limits swap on its own, so runc writes
     // memory+swap - memory (cgroups.ConvertMemorySwapToCgroupV2Value) = m.
     // The file exists only with swap accounting; docker then skips it too.
-    if (files.exists(join(dir, 'memory.swap.max'))) {
+    if (await files.exists(join(dir, 'memory.swap.max'))) {
       await files.write(
         join(dir, 'memory.swap.max'),
         String(m),

@@ -5,8 +5,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { Stage } from '../stage.js';
 import { CLONE_NS_MASK, DENIED, NOT_IMPLEMENTED, seccompProfile } from '../seccomp.js';
-import { syscallNumber } from '../../trace/syscalls/index.js';
-import { traceArch } from '../../trace/live.js';
+import { syscallNumber, traceArch } from '../../trace/syscalls/index.js';
 
 /** Docker's default capability set (moby oci/caps/defaults.go). */
 export const DOCKER_DEFAULT_CAPS = [

@@ -28,6 +28,13 @@ export function syscallNumber(arch: Arch, name: string): number | undefined {
 }
 
 /** The tracer's architecture for a machine name as uname or os.arch() spells it. */
+/** This machine's architecture, which the tracer and the seccomp filter need; an error on any other. */
+export function traceArch(): Arch {
+  const a = archOf(process.arch);
+  if (!a) throw new Error(`the tracer knows x86_64 and aarch64 syscalls, not ${process.arch}`);
+  return a;
+}
+
 export function archOf(machine: string): Arch | undefined {
   if (machine === 'x86_64' || machine === 'x64' || machine === 'amd64') return 'x64';
   if (machine === 'aarch64' || machine === 'arm64') return 'arm64';
