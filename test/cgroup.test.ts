@@ -4,13 +4,15 @@
 // and other glassbox processes on the host cannot disturb the counts.
 
 import t, { type Test } from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { LiveHelper } from '../src/runtime/helper/live.js';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createCgroup,
   detectCgroups,
+  DEVICE_RULES,
   openCgroup,
   parseCpus,
   parseMemory,
@@ -432,4 +434,35 @@ t.test('nothing is left under the test parent in any hierarchy', { skip: needRoo
     if (existsSync(base)) rmdirSync(base);
     t.notOk(existsSync(base), `${base} removed`);
   }
+});
+
+const cgroup2 = detectCgroups().v2Root;
+t.test('on cgroup2, a BPF device program lets a process open only the default devices', { skip: cgroup2 ? false : 'no cgroup2 mount on this host: the v2 device program has nowhere to attach' }, async (t) => {
+  const v2 = cgroup2!;
+  // A cgroup2 directory of its own, and a shell that moves into it: on a
+  // hybrid host the v1 devices controller allows it everything, so only the
+  // program can refuse.
+  const dir = join(v2, `glassbox-devices-${process.pid}`);
+  mkdirSync(dir);
+  const nodes = mkdtempSync('/tmp/glassbox-devices-');
+  t.teardown(() => {
+    rmSync(nodes, { recursive: true, force: true });
+    rmdirSync(dir);
+  });
+  const helper = await LiveHelper.start({ stdio: ['ignore', 'ignore', 'ignore'] });
+  try {
+    await helper.call('device_filter', { path: dir, rules: DEVICE_RULES });
+  } finally {
+    await helper.stop();
+  }
+  const r = spawnSync(
+    'sh',
+    // cat, not ":": a failed redirection of a special builtin ends sh.
+    ['-c', `echo $$ > ${dir}/cgroup.procs && mknod ${nodes}/null c 1 3 && mknod ${nodes}/kmsg c 1 11 && cat < ${nodes}/null && echo null-ok; cat < ${nodes}/kmsg > /dev/null && echo kmsg-ok; head -c1 < /dev/urandom > /dev/null && echo urandom-ok; true`],
+    { encoding: 'utf8' },
+  );
+  t.match(r.stdout, /null-ok/, 'mknod of any character device, and /dev/null (1:3) opens');
+  t.match(r.stdout, /urandom-ok/, '/dev/urandom (1:9) opens');
+  t.notMatch(r.stdout, /kmsg-ok/, '/dev/kmsg (1:11) is not on the list');
+  t.match(r.stderr, /kmsg: Operation not permitted/);
 });

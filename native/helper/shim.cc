@@ -28,6 +28,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <linux/bpf.h>
 #include <cstddef>
 #include <grp.h>
 #include <unistd.h>
@@ -277,6 +278,105 @@ void InstallSeccomp(const json& msg) {
   stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
   sock_fprog prog{static_cast<unsigned short>(f.size()), f.data()};
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) Fail("seccomp", "SECCOMP_SET_MODE_FILTER");
+}
+
+// ---- the devices a container may use, on cgroup v2 ----
+
+// cgroup v2 has no devices.allow file: the kernel asks a BPF program of type
+// BPF_PROG_TYPE_CGROUP_DEVICE attached to the cgroup, for every mknod and
+// every open of a device node (runc generates the same kind of program).
+// rules: [{type: 'a'|'b'|'c', major: -1|n, minor: -1|n, access: "rwm"}], allowed;
+// everything else is refused with EPERM.
+void DeviceFilter(const json& msg) {
+  std::string path = Str(msg, "path");
+  std::vector<bpf_insn> p;
+  auto ins = [&p](uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
+    bpf_insn i{};
+    i.code = code;
+    i.dst_reg = dst & 0xf;
+    i.src_reg = src & 0xf;
+    i.off = off;
+    i.imm = imm;
+    p.push_back(i);
+  };
+  // r1: struct bpf_cgroup_dev_ctx {u32 access_type (access << 16 | type); u32 major; u32 minor;}
+  ins(BPF_LDX | BPF_W | BPF_MEM, 2, 1, 0, 0);
+  ins(BPF_ALU64 | BPF_MOV | BPF_X, 3, 2, 0, 0);
+  ins(BPF_ALU64 | BPF_AND | BPF_K, 3, 0, 0, 0xffff);  // r3: type
+  ins(BPF_ALU64 | BPF_MOV | BPF_X, 4, 2, 0, 0);
+  ins(BPF_ALU64 | BPF_RSH | BPF_K, 4, 0, 0, 16);  // r4: access
+  ins(BPF_LDX | BPF_W | BPF_MEM, 5, 1, 4, 0);     // r5: major
+  ins(BPF_LDX | BPF_W | BPF_MEM, 6, 1, 8, 0);     // r6: minor
+  for (const auto& r : msg.at("rules")) {
+    std::string type = r.at("type").get<std::string>();
+    int major = r.at("major").get<int>(), minor = r.at("minor").get<int>();
+    int access = 0;
+    for (char c : r.at("access").get<std::string>()) access |= c == 'm' ? BPF_DEVCG_ACC_MKNOD : c == 'r' ? BPF_DEVCG_ACC_READ : c == 'w' ? BPF_DEVCG_ACC_WRITE : 0;
+    // Each test jumps past the rest of this rule when it does not match.
+    std::vector<bpf_insn> block;
+    std::vector<size_t> exits;
+    auto test = [&](uint8_t reg, int32_t value) {
+      exits.push_back(block.size());
+      bpf_insn i{};
+      i.code = BPF_JMP | BPF_JNE | BPF_K;
+      i.dst_reg = reg;
+      i.imm = value;
+      block.push_back(i);
+    };
+    if (type == "b") test(3, BPF_DEVCG_DEV_BLOCK);
+    if (type == "c") test(3, BPF_DEVCG_DEV_CHAR);
+    if (major >= 0) test(5, major);
+    if (minor >= 0) test(6, minor);
+    // Allowed only if it asks for nothing outside the rule's access.
+    bpf_insn mv{}; mv.code = BPF_ALU64 | BPF_MOV | BPF_X; mv.dst_reg = 7; mv.src_reg = 4; block.push_back(mv);
+    bpf_insn an{}; an.code = BPF_ALU | BPF_AND | BPF_K; an.dst_reg = 7; an.imm = ~access & 0xffff; block.push_back(an);
+    test(7, 0);
+    bpf_insn ok{}; ok.code = BPF_ALU64 | BPF_MOV | BPF_K; ok.dst_reg = 0; ok.imm = 1; block.push_back(ok);
+    bpf_insn ex{}; ex.code = BPF_JMP | BPF_EXIT; block.push_back(ex);
+    for (size_t at : exits) block[at].off = static_cast<int16_t>(block.size() - at - 1);
+    p.insert(p.end(), block.begin(), block.end());
+  }
+  ins(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0);
+  ins(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+
+  std::vector<char> log(65536);
+  union bpf_attr load {};
+  load.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+  load.insns = reinterpret_cast<uint64_t>(p.data());
+  load.insn_cnt = static_cast<uint32_t>(p.size());
+  static const char kLicense[] = "MIT";
+  load.license = reinterpret_cast<uint64_t>(kLicense);
+  load.log_buf = reinterpret_cast<uint64_t>(log.data());
+  load.log_size = static_cast<uint32_t>(log.size());
+  load.log_level = 1;
+  int prog = static_cast<int>(syscall(SYS_bpf, BPF_PROG_LOAD, &load, sizeof load));
+  if (prog < 0) {
+    int err = errno;
+    std::string first(log.data(), strnlen(log.data(), log.size()));
+    errno = err;
+    Fail("bpf", first.empty() ? "BPF_PROG_LOAD" : "BPF_PROG_LOAD: " + first.substr(0, first.find('\n')));
+  }
+  int cg = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cg < 0) {
+    int err = errno;
+    close(prog);
+    errno = err;
+    Fail("open", path);
+  }
+  union bpf_attr attach {};
+  attach.target_fd = static_cast<uint32_t>(cg);
+  attach.attach_bpf_fd = static_cast<uint32_t>(prog);
+  attach.attach_type = BPF_CGROUP_DEVICE;
+  attach.attach_flags = BPF_F_ALLOW_MULTI;
+  long rc = syscall(SYS_bpf, BPF_PROG_ATTACH, &attach, sizeof attach);
+  int err = errno;
+  // The cgroup holds the program now; our descriptors can go.
+  close(cg);
+  close(prog);
+  if (rc != 0) {
+    errno = err;
+    Fail("bpf", "BPF_PROG_ATTACH " + path);
+  }
 }
 
 // ---- users and capabilities ----
@@ -536,6 +636,8 @@ json Handle(const json& msg) {
       r.rlim_max = l.at("hard").get<double>() < 0 ? RLIM_INFINITY : static_cast<rlim_t>(l.at("hard").get<double>());
       if (setrlimit(it->second, &r) != 0) Fail("setrlimit", name);
     }
+  } else if (cmd == "device_filter") {
+    DeviceFilter(msg);
   } else if (cmd == "seccomp") {
     InstallSeccomp(msg);
   } else if (cmd == "capabilities") {

@@ -14,11 +14,12 @@
 
 import { constants, existsSync, readFileSync, statfsSync } from 'node:fs';
 import { open, readFile, readdir, rmdir, mkdir, stat } from 'node:fs/promises';
+import type { DeviceRule } from '../helper/protocol.js';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GlassboxError, errnoOf } from '../../util/errors.js';
-import { applyV1, statsV1, v1Places, SYSTEMD_NAMED, V1_KNOWN } from './v1.js';
+import { applyV1, DEVICE_ALLOW, statsV1, v1Places, SYSTEMD_NAMED, V1_KNOWN } from './v1.js';
 import { applyV2, enableV2, statsV2, V2_CONTROLLERS } from './v2.js';
 
 export type CgroupMode = 'v2' | 'v1' | 'hybrid';
@@ -183,7 +184,16 @@ export interface CgroupIO {
   /** Fails with EEXIST when exclusive and the directory is there. */
   mkdir(path: string, exclusive: boolean): Promise<void>;
   write(path: string, value: string): Promise<void>;
+  /** cgroup v2's device control: a BPF program on the directory (v1 has devices.allow). */
+  deviceFilter?(path: string, rules: DeviceRule[]): Promise<void>;
 }
+
+/** v1's devices.allow lines ("c 1:3 rwm") as rules for cgroup v2's BPF device program. */
+export const DEVICE_RULES: DeviceRule[] = DEVICE_ALLOW.map(([line]) => {
+  const [type, nums, access] = line.split(' ') as ['a' | 'b' | 'c', string, string];
+  const [major, minor] = nums.split(':').map((n) => (n === '*' ? -1 : Number(n))) as [number, number];
+  return { type, major, minor, access };
+});
 
 /**
  * Through an io (the helper), requests are pipelined: each goes at once and
@@ -202,6 +212,11 @@ class Files implements CgroupFiles {
     // Handled here so a failure is never "unhandled" before flush() looks at it.
     p.catch(() => undefined);
     this.pending.push(p);
+  }
+
+  /** Queue another helper request in order with the writes. */
+  async run(op: () => Promise<void>): Promise<void> {
+    this.queue(op());
   }
 
   async flush(): Promise<void> {
@@ -446,6 +461,9 @@ export async function createCgroup(name: string, limits: CgroupLimits, opts: Cgr
     const group = new Group(layout.mode, name, dirs, files);
     if (layout.mode === 'v2') await applyV2(files, dirs[0]!.path, limits);
     else await applyV1(files, (c) => dirs.find((d) => d.kind === 'v1' && d.controllers.includes(c))?.path, limits);
+    // The same device list on cgroup2 as v1's devices.allow (on a hybrid host both apply).
+    const io = opts.io;
+    if (io?.deviceFilter) for (const d of dirs.filter((d) => d.kind === 'v2' || d.kind === 'unified')) await files.run(() => io.deviceFilter!(d.path, DEVICE_RULES));
     await files.flush();
     return group;
   } catch (e) {

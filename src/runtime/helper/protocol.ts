@@ -2,7 +2,7 @@
 // shim's fd 3. Every command the runtime can ask of the kernel is a row of
 // this table; a recorder or a replayer covers all of them through call().
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 export type CloneFlag = 'CLONE_NEWNS' | 'CLONE_NEWUTS' | 'CLONE_NEWIPC' | 'CLONE_NEWNET' | 'CLONE_NEWPID' | 'CLONE_NEWUSER' | 'CLONE_NEWCGROUP';
 
@@ -22,6 +22,14 @@ export type MountFlag =
   | 'MS_NOATIME'
   | 'MS_MOVE';
 
+/** A device the container may use: 'a' any type, -1 any number; access from "rwm". */
+export interface DeviceRule {
+  type: 'a' | 'b' | 'c';
+  major: number;
+  minor: number;
+  access: string;
+}
+
 /** Command name -> [arguments, reply]. */
 export interface Commands {
   hello: [Record<string, never>, { version: number; pid: number }];
@@ -31,6 +39,8 @@ export interface Commands {
   umount: [{ target: string; detach?: boolean }, Record<string, never>];
   /** An existing directory is fine unless `exclusive`. */
   mkdir: [{ path: string; mode?: number; exclusive?: boolean }, Record<string, never>];
+  /** Attach a BPF_CGROUP_DEVICE program allowing only these devices to a cgroup v2 directory. */
+  device_filter: [{ path: string; rules: DeviceRule[] }, Record<string, never>];
   /** open(O_WRONLY) and one write(2) of all of data: a cgroup file. */
   write_file: [{ path: string; data: string }, Record<string, never>];
   mknod: [{ path: string; mode: number; major?: number; minor?: number }, Record<string, never>];

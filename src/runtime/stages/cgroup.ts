@@ -2,6 +2,7 @@
 // (and so by everything it forks), before the namespaces are made. Then a
 // cgroup namespace, so the container sees its own cgroup as the root.
 import { createCgroup } from '../cgroup/index.js';
+import type { DeviceRule } from '../helper/protocol.js';
 import type { RunContext } from '../context.js';
 import type { Stage } from '../stage.js';
 
@@ -25,6 +26,7 @@ export const cgroupStage: Stage = {
     const io = {
       mkdir: async (path: string, exclusive: boolean) => void (await h.call('mkdir', { path, mode: 0o755, exclusive })),
       write: async (path: string, data: string) => void (await h.call('write_file', { path, data })),
+      deviceFilter: async (path: string, rules: DeviceRule[]) => void (await h.call('device_filter', { path, rules })),
     };
     ctx.cgroup = await createCgroup(ctx.id, ctx.options.limits ?? {}, { parent: ctx.store.cgroupParent, io });
     await ctx.cgroup.join(ctx.helper!.pid);

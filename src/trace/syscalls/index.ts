@@ -54,7 +54,7 @@ export const LESSON_SYSCALLS: readonly string[] = [
   'open', 'openat', 'openat2', 'write',
   'sethostname', 'setdomainname',
   'execve', 'execveat',
-  'capset', 'prctl', 'seccomp', 'setuid', 'setgid', 'setgroups', 'setresuid', 'setresgid',
+  'capset', 'prctl', 'seccomp', 'bpf', 'setuid', 'setgid', 'setgroups', 'setresuid', 'setresgid',
   'socket', 'bind', 'sendmsg', 'sendto', 'ioctl',
   'kill', 'tgkill', 'wait4', 'waitid', 'exit', 'exit_group',
 ];
