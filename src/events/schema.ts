@@ -13,6 +13,10 @@ export interface HeaderEvent {
   argv: string[];
   /** The image as the user named it; its digest arrives in the host 'image' event. */
   image?: string;
+  /** Its manifest digest, when the store had it before the run began. */
+  imageDigest?: string;
+  /** The store's directory (--root), where the layers and containers live. */
+  store?: string;
   /** Which syscalls the tracer recorded: all, the lessons' set, or none. */
   trace: 'full' | 'lesson' | 'off';
   /** The stage ids in the order this run takes them. */

@@ -6,6 +6,7 @@ import type { EventSink, HeaderEvent, StageEvent } from '../events/schema.js';
 import { dropEvents, SCHEMA_VERSION } from '../events/schema.js';
 import { packageVersion } from '../util/paths.js';
 import { detectCgroups } from './cgroup/index.js';
+import { resolveImages } from '../image/resolve.js';
 import type { Store } from '../image/store.js';
 import { GlassboxError } from '../util/errors.js';
 import { exitCodeOf, type RunContext, type RunOptions } from './context.js';
@@ -44,7 +45,7 @@ export interface RunResult {
 export async function runContainer(store: Store, options: RunOptions, eo: EngineOptions = {}): Promise<RunResult> {
   const events = eo.events ?? dropEvents;
   const ctx: RunContext = { store, options, events, id: '', signal: eo.signal, stageIds: STAGES.map((s) => s.id) };
-  events(headerEvent(options, [...ctx.stageIds], eo.argv ?? process.argv.slice(2)));
+  events(headerEvent(store, options, [...ctx.stageIds], eo.argv ?? process.argv.slice(2)));
   const stageEvent = (stage: string, phase: StageEvent['phase'], error?: string) => events({ kind: 'stage', t: Date.now(), stage, phase, error });
   let breakpoints = eo.breakpoints;
   // What a killed glassbox left: removed before anything new is made.
@@ -131,8 +132,16 @@ export async function runContainer(store: Store, options: RunOptions, eo: Engine
   return { ctx, exitCode: exitCodeOf(ctx.exit ?? { status: 1 }) };
 }
 
+function inStore(store: Store, image: string): string | undefined {
+  try {
+    return resolveImages(store, image)[0]?.digest;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Where the stream comes from: enough for a reader on another machine to know what it is looking at. */
-function headerEvent(o: RunOptions, stages: string[], argv: string[]): HeaderEvent {
+function headerEvent(store: Store, o: RunOptions, stages: string[], argv: string[]): HeaderEvent {
   let cgroup: HeaderEvent['host']['cgroup'] = 'none';
   try {
     cgroup = detectCgroups().mode;
@@ -147,6 +156,8 @@ function headerEvent(o: RunOptions, stages: string[], argv: string[]): HeaderEve
     host: { kernel: release(), arch: process.arch, cgroup, hostname: hostname() },
     argv,
     image: o.image,
+    imageDigest: inStore(store, o.image),
+    store: store.root,
     trace: o.trace ?? 'off',
     stages,
   };

@@ -5,6 +5,7 @@
 // event lists into it.
 import type { ExitEvent, GlassboxEvent, HeaderEvent, LayerState, Snapshot, StagePhase, SyscallEvent, UnpackStats, NoteEvent } from '../events/schema.js';
 import { assertNever } from '../events/schema.js';
+import { parseReference } from '../image/reference.js';
 
 export type StageState = 'waiting' | 'running' | 'paused' | 'done' | 'failed' | 'undone';
 
@@ -344,6 +345,17 @@ export class Model {
     switch (e.kind) {
       case 'header':
         this.header = e;
+        if (e.store) this.root ??= e.store;
+        if (e.imageDigest) this.manifestDigest ??= e.imageDigest;
+        if (e.image && !this.resolved) {
+          // What the name means is known before the pull: docker's normalization.
+          try {
+            const r = parseReference(e.image);
+            this.resolved = { reference: e.image, registry: r.domain, repository: r.path, tag: r.tag, digest: r.digest };
+          } catch {
+            // an image id: no name
+          }
+        }
         for (const id of e.stages) this.row(id);
         return;
       case 'stage':
