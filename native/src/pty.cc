@@ -5,6 +5,8 @@
 #include "errors.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <pty.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -45,9 +47,28 @@ Napi::Value SetWinsize(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// reclaimTerminal(fd): make glassbox's process group the terminal's
+// foreground again. A shell run from the TUI takes the terminal for its own
+// job control and does not give it back when it exits; glassbox would then be
+// a background job of its own terminal and read nothing. SIGTTOU is held off
+// for the call, as a shell does (tcsetpgrp(3)).
+Napi::Value ReclaimTerminal(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  sigset_t ttou, old;
+  sigemptyset(&ttou);
+  sigaddset(&ttou, SIGTTOU);
+  pthread_sigmask(SIG_BLOCK, &ttou, &old);
+  int rc = tcsetpgrp(fd, getpgrp());
+  int err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (rc != 0) throw SystemError(info.Env(), err, "tcsetpgrp");
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void InitPty(Napi::Env env, Napi::Object exports) {
+  exports.Set("reclaimTerminal", Napi::Function::New(env, ReclaimTerminal, "reclaimTerminal"));
   exports.Set("openpty", Napi::Function::New(env, OpenPty, "openpty"));
   exports.Set("setWinsize", Napi::Function::New(env, SetWinsize, "setWinsize"));
 }

@@ -71,8 +71,19 @@ export function shellIn(cmd: Command, id: string): Promise<void> {
   const root = (cmd.optsWithGlobals() as { root?: string }).root;
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [process.argv[1]!, ...(root ? ['--root', root] : []), 'shell', id], { stdio: 'inherit' });
-    child.on('exit', () => resolve());
-    child.on('error', () => resolve());
+    const done = () => {
+      // An interactive shell made its own process group the terminal's foreground and left it so.
+      if (process.stdin.isTTY) {
+        try {
+          addon().reclaimTerminal(0);
+        } catch {
+          // not our terminal any more: nothing to take back
+        }
+      }
+      resolve();
+    };
+    child.on('exit', done);
+    child.on('error', done);
   });
 }
 

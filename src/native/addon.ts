@@ -14,6 +14,8 @@ export interface NativeAddon {
   tryFlock(fd: number, exclusive: boolean): boolean;
   openpty(size?: { rows: number; cols: number }): { master: number; slave: number; path: string };
   setWinsize(fd: number, rows: number, cols: number): void;
+  /** tcsetpgrp(fd, getpgrp()), SIGTTOU held off: take the terminal back from a shell that kept it. */
+  reclaimTerminal(fd: number): void;
   /** onEvent('syscalls', records, data) in batches; ('exit', {status|signal, execErrno?}) when the helper ends; ('done') when nothing traced is left. */
   HelperProcess: new (o: HelperProcessOptions, onEvent: (kind: 'syscalls' | 'exit' | 'done', a?: unknown, b?: unknown) => void) => HelperProcess;
   /** [read, write], close-on-exec. */
