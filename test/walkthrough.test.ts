@@ -379,3 +379,17 @@ t.test('--record keeps the walkthrough run as a trace that glassbox replay reads
   t.match(replay.stdout, /^\[cow\] /m, "and prints the program's output again");
   assertNothingLeft(t);
 });
+
+t.test('lesson --read prints an overview lesson; an unknown one is one line', async (t) => {
+  const r = glassbox(['lesson', '--read', 'namespaces']);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /^Namespaces: what a process can see/);
+  t.match(r.stdout, /The eight kinds/);
+  t.notMatch(r.stdout, /^#/m, 'markdown rendered, not printed raw');
+  const stage = glassbox(['lesson', '--read', 'ns-uts']);
+  t.match(stage.stdout, /ns-uts: a hostname of its own/, 'a stage lesson too');
+  const bad = glassbox(['lesson', '--read', 'nope']);
+  t.equal(bad.status, 1);
+  t.match(bad.stderr, /^glassbox: lesson: no lesson "nope"; lessons: images, namespaces, cgroups, tracing, pull/);
+  t.equal(bad.stderr.trim().split('\n').length, 1);
+});

@@ -11,6 +11,7 @@ import { interruptible, openStore } from './images.js';
 import { plainPrinter, renderPlain, rule } from './plain.js';
 import { PauseInput, pauser, shellIn } from './run.js';
 import { table } from './table.js';
+import { GlassboxError } from '../util/errors.js';
 
 interface LessonFlags {
   yes?: boolean;
@@ -19,6 +20,25 @@ interface LessonFlags {
   record?: string;
   dir?: string;
   trace?: 'full' | 'lesson' | 'off';
+  read?: string;
+}
+
+/** The lessons that are not one stage's: read before a run. */
+const OVERVIEWS = ['images', 'namespaces', 'cgroups', 'tracing'];
+
+/** An overview or stage lesson, rendered for this terminal as the TUI renders it; its placeholders stay as they are. */
+async function readLesson(topic: string): Promise<string> {
+  const { defaultLessonsDir, lessonSource, renderLesson } = await import('../tui/lesson.js');
+  const { makeTheme } = await import('../tui/theme.js');
+  const lessonsDir = defaultLessonsDir();
+  const md = /^[a-z][a-z0-9_-]*$/.test(topic) ? lessonSource(lessonsDir, topic) : null;
+  if (md === null) {
+    const known = [...OVERVIEWS, ...stageIds()];
+    throw new GlassboxError(`no lesson "${topic}"; lessons: ${known.join(', ')}`, { op: 'lesson', code: 'ENOENT' });
+  }
+  const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+  const width = Math.max(40, Math.min(process.stdout.columns ?? 80, 100));
+  return renderLesson(md, {}, width, makeTheme(color));
 }
 
 export function lessonCommand(program: Command): void {
@@ -31,12 +51,18 @@ export function lessonCommand(program: Command): void {
     .option('--tui', 'the terminal UI (the default on a terminal)')
     .addOption(new Option('--trace <mode>', 'record syscalls: full, lesson or off (default lesson with --record or the TUI)').choices(['full', 'lesson', 'off']))
     .option('--record <file>', 'write the whole event stream to this file (JSON Lines; gzip if it ends in .gz), for glassbox replay')
+    .option('--read <topic>', 'print an overview lesson instead: images (containers, images, Docker), namespaces, cgroups, tracing; or a stage id')
     .option('--dir <dir>', 'read walkthroughs from this directory (default: lessons/walkthroughs of glassbox)')
     .action(async (name: string | undefined, o: LessonFlags, cmd: Command) => {
       const dir = o.dir ?? defaultWalkthroughDir();
+      if (o.read) {
+        process.stdout.write(await readLesson(o.read));
+        return;
+      }
       if (!name) {
         const all = listWalkthroughs(dir);
         process.stdout.write(table([['NAME', 'TITLE', 'SUMMARY'], ...all.map((w) => [w.name, w.title, w.summary])]));
+        process.stderr.write(`\nglassbox lesson NAME runs one. To read first: glassbox lesson --read ${OVERVIEWS.join('|')} (or a stage id)\n`);
         return;
       }
       const w = findWalkthrough(name, dir);
