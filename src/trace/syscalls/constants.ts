@@ -1158,7 +1158,7 @@ export const RTA_ATTRS: Xlat = [
   ['RTA_NH_ID', 0x1e],
 ];
 
-/** ioctl requests (terminals, namespaces, files) */
+/** ioctl requests (terminals, namespaces, files, network interfaces) */
 export const IOCTLS: Xlat = [
   ['TCGETS', 0x5401],
   ['SNDCTL_TMR_START or TCSETS', 0x5402],
@@ -1205,6 +1205,16 @@ export const IOCTLS: Xlat = [
   ['NS_GET_PARENT', 0xb702],
   ['NS_GET_NSTYPE', 0xb703],
   ['NS_GET_OWNER_UID', 0xb704],
+  ['SIOCGIFCONF', 0x8912],
+  ['SIOCGIFFLAGS', 0x8913],
+  ['SIOCSIFFLAGS', 0x8914],
+  ['SIOCGIFADDR', 0x8915],
+  ['SIOCSIFADDR', 0x8916],
+  ['SIOCGIFMTU', 0x8921],
+  ['SIOCSIFMTU', 0x8922],
+  ['SIOCGIFHWADDR', 0x8927],
+  ['SIOCGIFINDEX', 0x8933],
+  ['SIOCGIFNAME', 0x8910],
 ];
 
 export const O_ACCMODE = 0x3;

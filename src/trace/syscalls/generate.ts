@@ -572,7 +572,7 @@ const TABLES: Table[] = [
   // ioctl: strace names the numbers it finds twice in its tables "A or B"; so do we.
   {
     name: 'IOCTLS',
-    doc: 'ioctl requests (terminals, namespaces, files)',
+    doc: 'ioctl requests (terminals, namespaces, files, network interfaces)',
     unit: 'libc',
     entries: [
       'TCGETS', ['SNDCTL_TMR_START or TCSETS', 'TCSETS'], ['SNDCTL_TMR_STOP or TCSETSW', 'TCSETSW'],
@@ -581,7 +581,8 @@ const TABLES: Table[] = [
       'TIOCCONS', 'TIOCNOTTY', 'TIOCSETD', 'TIOCGETD', 'TIOCSBRK', 'TIOCCBRK', 'TIOCGSID', 'TIOCGPTN',
       'TIOCSPTLCK', 'TIOCGDEV', 'TIOCSIG', 'TIOCVHANGUP', 'TIOCGPKT', 'TIOCGPTLCK', 'TIOCGEXCL', 'TIOCGPTPEER', 'TIOCPKT',
       'FIONBIO', 'FIONCLEX', 'FIOCLEX', 'FIOASYNC', 'FIOQSIZE', 'NS_GET_USERNS', 'NS_GET_PARENT', 'NS_GET_NSTYPE',
-      'NS_GET_OWNER_UID',
+      'NS_GET_OWNER_UID', 'SIOCGIFCONF', 'SIOCGIFFLAGS', 'SIOCSIFFLAGS', 'SIOCGIFADDR', 'SIOCSIFADDR', 'SIOCGIFMTU',
+      'SIOCSIFMTU', 'SIOCGIFHWADDR', 'SIOCGIFINDEX', 'SIOCGIFNAME',
     ],
   },
 ];
