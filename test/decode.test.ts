@@ -1016,3 +1016,10 @@ t.test('classes: namespace calls first, clone by its flags, then strace\'s class
   t.equal(classOf('shmget'), 'ipc');
   t.equal(classOf('getrandom'), 'other');
 });
+
+t.test('bpf names its command; the attr union stays a pointer', async (t) => {
+  const raw = (cmd: number) => ({ name: 'bpf', nr: 321, args: [cmd, 0x7ffe41a8c400, 144, 0, 0, 0], ret: 4, captures: [] as (Buffer | undefined)[], arch: 'x64' as const });
+  t.same(decodeArgs(raw(5)), ['BPF_PROG_LOAD', '0x7ffe41a8c400', '144']);
+  t.same(decodeArgs(raw(8)).slice(0, 1), ['BPF_PROG_ATTACH']);
+  t.same(decodeArgs(raw(0x63)).slice(0, 1), ['0x63 /* BPF_??? */'], 'an unknown command in hex, as strace prints it');
+});

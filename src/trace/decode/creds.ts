@@ -1,5 +1,6 @@
-// Privileges: capabilities, prctl, seccomp.
+// Privileges: capabilities, prctl, seccomp, and bpf (the cgroup device program).
 import {
+  BPF_CMDS,
   CAPABILITIES,
   PR_CAP_AMBIENT_OPS,
   PRCTL_OPTIONS,
@@ -104,7 +105,13 @@ function seccomp(c: Call): string[] {
   return [xval(op, SECCOMP_OPS, 'SECCOMP_SET_MODE_'), flagsText, c.ptr(2)];
 }
 
+/** bpf(cmd, attr, size): the command by name; the attr union stays a pointer. */
+function bpf(c: Call): string[] {
+  return [xval(uint32(c.arg(0)), BPF_CMDS, 'BPF_'), c.ptr(1), c.uint(2)];
+}
+
 export const credsDecoders: Record<string, Decoder> = {
+  bpf,
   capset: (c) => [c.ptr(0), capData(c, 1)],
   capget: (c) => [c.ptr(0), c.ptr(1)],
   prctl,

@@ -1158,6 +1158,46 @@ export const RTA_ATTRS: Xlat = [
   ['RTA_NH_ID', 0x1e],
 ];
 
+/** bpf(2) commands */
+export const BPF_CMDS: Xlat = [
+  ['BPF_MAP_CREATE', 0x0],
+  ['BPF_MAP_LOOKUP_ELEM', 0x1],
+  ['BPF_MAP_UPDATE_ELEM', 0x2],
+  ['BPF_MAP_DELETE_ELEM', 0x3],
+  ['BPF_MAP_GET_NEXT_KEY', 0x4],
+  ['BPF_PROG_LOAD', 0x5],
+  ['BPF_OBJ_PIN', 0x6],
+  ['BPF_OBJ_GET', 0x7],
+  ['BPF_PROG_ATTACH', 0x8],
+  ['BPF_PROG_DETACH', 0x9],
+  ['BPF_PROG_TEST_RUN', 0xa],
+  ['BPF_PROG_GET_NEXT_ID', 0xb],
+  ['BPF_MAP_GET_NEXT_ID', 0xc],
+  ['BPF_PROG_GET_FD_BY_ID', 0xd],
+  ['BPF_MAP_GET_FD_BY_ID', 0xe],
+  ['BPF_OBJ_GET_INFO_BY_FD', 0xf],
+  ['BPF_PROG_QUERY', 0x10],
+  ['BPF_RAW_TRACEPOINT_OPEN', 0x11],
+  ['BPF_BTF_LOAD', 0x12],
+  ['BPF_BTF_GET_FD_BY_ID', 0x13],
+  ['BPF_TASK_FD_QUERY', 0x14],
+  ['BPF_MAP_LOOKUP_AND_DELETE_ELEM', 0x15],
+  ['BPF_MAP_FREEZE', 0x16],
+  ['BPF_BTF_GET_NEXT_ID', 0x17],
+  ['BPF_MAP_LOOKUP_BATCH', 0x18],
+  ['BPF_MAP_LOOKUP_AND_DELETE_BATCH', 0x19],
+  ['BPF_MAP_UPDATE_BATCH', 0x1a],
+  ['BPF_MAP_DELETE_BATCH', 0x1b],
+  ['BPF_LINK_CREATE', 0x1c],
+  ['BPF_LINK_UPDATE', 0x1d],
+  ['BPF_LINK_GET_FD_BY_ID', 0x1e],
+  ['BPF_LINK_GET_NEXT_ID', 0x1f],
+  ['BPF_ENABLE_STATS', 0x20],
+  ['BPF_ITER_CREATE', 0x21],
+  ['BPF_LINK_DETACH', 0x22],
+  ['BPF_PROG_BIND_MAP', 0x23],
+];
+
 /** ioctl requests (terminals, namespaces, files, network interfaces) */
 export const IOCTLS: Xlat = [
   ['TCGETS', 0x5401],
