@@ -2,7 +2,8 @@
 // namespaces, cgroup, overlay, lesson placeholders), the replay player's
 // seeks, the layout at every size; then the real thing in tmux: a replay
 // stepped, moved back and forth, resized to 80x24 and quit; NO_COLOR; a live
-// run stepped with breakpoints and a shell; a million-syscall trace.
+// run stepped with breakpoints and a shell; a 200,000-syscall trace. How fast
+// and how big are bench/tui.ts's to say, never a test's.
 import * as fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,10 +19,10 @@ import { Player, Timeline } from '../src/tui/replay.js';
 import { computeLayout, type Rect } from '../src/tui/screen.js';
 import { PANES } from '../src/tui/state.js';
 import { makeTheme } from '../src/tui/theme.js';
-import { startTui } from '../src/tui/index.js';
+import { replayTui, startTui } from '../src/tui/index.js';
 import { packageRoot } from '../src/util/paths.js';
-import { Tmux } from './lib/tmux.js';
-import { DIFF, demoRun, ID, ROOT, STAGES, writeJsonl } from './lib/tuiplay.js';
+import { Tmux, WAIT_MS } from './lib/tmux.js';
+import { DIFF, demoRun, drawnText, ID, ROOT, STAGES, writeJsonl } from './lib/tuiplay.js';
 
 const LESSONS = path.join(packageRoot(), 'lessons');
 // The script beside this compiled test, wherever it was compiled to.
@@ -205,7 +206,7 @@ t.test('lessons: placeholders are filled from the run, the others stay and say w
   const pivot = cache.render('pivot_root', v, 100);
   t.match(stripVTControlCharacters(pivot.text), `nsenter -t 6933 -m ls ${ROOT}/containers/${ID}/merged`);
   const pull = cache.render('pull', {}, 80);
-  t.match(pull.text, '{{manifestDigest}}', 'an unknown value stays as its placeholder');
+  t.match(pull.text, '{{registry}}', 'an unknown value stays as its placeholder');
   t.same(pull.missing.slice(0, 3), ['registry', 'repository', 'tag']);
   t.equal(cache.render('no-such-stage', {}, 80).title, 'no-such-stage', 'a stage with no lesson says so, and does not throw');
   // Every lesson renders at the narrowest width with nothing known.
@@ -298,24 +299,54 @@ t.test('replay player: seeking anywhere gives the model a straight play would', 
   t.equal(r.model.stage('ns-pid')!.state, 'done');
 });
 
-t.test('live: a million syscall events go through the sink in a few seconds', async (t) => {
+t.test('live: a million syscall events fold into the model and through the sink to the screen', async (t) => {
   const m = new Model(STAGES);
   const e = sys('running', 'read', 10, undefined, ['0', '"line 1\\n"', '4096']);
-  const start = performance.now();
   for (let i = 0; i < 1_000_000; i++) m.apply(e);
-  const ms = performance.now() - start;
-  t.ok(ms < 3000, `the model folds 1,000,000 syscalls in ${Math.round(ms)} ms`);
+  t.equal(m.syscalls, 1_000_000, 'every one counted');
+  t.equal(m.syscallCount('running'), 1_000_000, 'in its stage');
+  t.equal(m.log.total, 1_000_000);
+  t.equal(m.log.first, 1_000_000 - 5000, 'the ring kept the last 5000 lines');
+  t.equal(m.log.text(999_999), 'read(0, "line 1\\n", 4096) = 10 <0.000005>');
   // The whole TUI, on a stream that is no terminal: the sink buffers, the screen redraws on its timer.
   const input = new PassThrough();
   const output = new Writable({ write: (_c, _e, cb) => cb() });
   Object.assign(output, { columns: 120, rows: 40, isTTY: true });
   const tui = startTui({ mode: 'live', stages: STAGES, input, output, lessonsDir: LESSONS });
-  const s2 = performance.now();
   for (const ev of demoRun({ extra: 1_000_000 })) tui.sink(ev);
-  const ms2 = performance.now() - s2;
-  t.ok(ms2 < 6000, `startTui's sink takes 1,000,000 syscalls in ${Math.round(ms2)} ms`);
+  let screen = '';
+  for (const until = Date.now() + WAIT_MS; !/1\.0M syscalls/.test(screen) && Date.now() < until; await new Promise((r) => setTimeout(r, 50))) screen = drawnText(output) ?? '';
+  t.match(screen, /exited 0 │ 1\.0M syscalls/, 'the header counts them, and the exit');
+  t.match(screen, /✓ running\s.*1\.0M/, 'the running stage has them');
+  t.match(screen, /out running\s+│ \[ns\] uts -> uts:\[4026532178\]/, "the program's output, last in the stream");
   t.same(tui.breakpoints(), new Set());
   tui.destroy();
+});
+
+// A known bug, reported: src/tui/index.ts replayTui's loader sets tl.loaded and only invalidates,
+// while the header is drawn from what sync() copied (loaded, length), and the 20 ms ticker stops
+// syncing once loaded unless the player moves. Stopped at the first pause, "event 2/30.0k…" stays
+// (a stale length, and the … of a trace still loading) until a key is pressed.
+
+t.test('replay: once the whole trace is in, the header says so with no key pressed', async (t) => {
+  const input = new PassThrough();
+  const output = new Writable({ write: (_c, _e, cb) => cb() });
+  Object.assign(output, { columns: 160, rows: 45, isTTY: true });
+  let drained = false;
+  async function* events() {
+    // More than one batch of the loader (10,000), so the player reaches the first pause while it loads.
+    for (const e of demoRun({ step: true, extra: 30_000, workload: 'server' })) yield e;
+    drained = true;
+  }
+  const done = replayTui(events(), { input, output, lessonsDir: LESSONS });
+  while (!drained) await new Promise((r) => setTimeout(r, 20));
+  // A frame comes every 50 ms: 5 s is room for a loaded machine.
+  let screen = '';
+  for (const until = Date.now() + 5000; !/event \S+\/30\.3k(?!…)/.test(screen) && Date.now() < until; await new Promise((r) => setTimeout(r, 50))) screen = drawnText(output) ?? '';
+  t.match(screen, /PAUSED before pull/, 'stopped at the first recorded pause');
+  t.match(screen, /event \S+\/30\.3k(?!…)/, 'the whole length (30,300 events), without the … of a trace still loading');
+  input.write('q');
+  t.equal(await done, 0, 'q quits with the recorded exit code');
 });
 
 t.test('live: onPause resolves on abort and on a resume from elsewhere, and q quits', async (t) => {
@@ -438,11 +469,13 @@ t.test('tmux: the syscall filter, the jump to a stage, the speed keys and the en
   tm.keys('f');
   s = await tm.waitFor(/Syscalls \d+ ─/);
   t.notMatch(s, /scroll paused/, 'f follows again');
+  const speed = Number(/×(\d+)/.exec(s)?.[1]);
   tm.keys('+', '+');
-  s = await tm.waitFor(/×4/);
-  t.pass('speed ×4');
+  s = await tm.waitFor(new RegExp(`×${speed * 4}\\b`));
+  t.match(s, `×${speed * 4} `, '+ + : four times as fast');
   tm.keys('-');
-  await tm.waitFor(/×2/);
+  s = await tm.waitFor(new RegExp(`×${speed * 2}\\b`));
+  t.match(s, `×${speed * 2} `, '-: half that');
   tm.keys('?');
   s = await tm.waitFor(/Keys \(any key closes\)/);
   t.match(s, /toggle a breakpoint/);
@@ -457,8 +490,11 @@ t.test('tmux: the syscall filter, the jump to a stage, the speed keys and the en
 t.test('tmux: NO_COLOR=1 draws without colour', async (t) => {
   const tm = Tmux.start(t, `NO_COLOR=1 ${process.execPath} ${play} replay ${demoFile}; echo STATUS=$?; sleep 60`, { label: 'tui-nocolor' });
   await tm.waitFor(/PAUSED before pull/);
-  tm.keys('n', 'n', 'n', 'n');
-  await tm.waitFor(/PAUSED before cgroup/);
+  // One n at a time: a second n while a step plays finishes that step, it does not take another.
+  for (const next of ['create', 'spawn', 'cgroup']) {
+    tm.keys('n');
+    await tm.waitFor(new RegExp(`PAUSED before ${next}\\b`));
+  }
   tm.keys('c', '+', '+', '+', '+');
   await tm.waitFor(/exited 0/);
   const s = tm.screen(true);
@@ -521,28 +557,30 @@ t.test('tmux: a live run stops at a breakpoint set with b', async (t) => {
   t.match(await tm.waitFor(/STATUS=\d+/), /STATUS=0/);
 });
 
-t.test('tmux: a million-syscall trace draws its first screen in under 3 s and stays under 400 MB', async (t) => {
+t.test('tmux: a 200,000-syscall trace replays to its end, and g and G jump to either end', async (t) => {
+  // The million, and how fast, are bench/tui.ts's.
   const big = path.join(tmp, 'big.jsonl');
-  writeJsonl(big, demoRun({ step: true, extra: 1_000_000 }));
-  const stats = path.join(tmp, 'stats.json');
-  const started = Date.now();
-  const tm = Tmux.start(t, `${process.execPath} ${play} replay ${big} --stats ${stats}; echo STATUS=$?; sleep 60`, { label: 'tui-big' });
-  await tm.waitFor(/PAUSED before pull/, 3000);
-  const first = Date.now() - started;
-  t.ok(first < 3000, `first screen after ${first} ms`);
+  writeJsonl(big, demoRun({ step: true, extra: 200_000, workload: 'server' }));
+  const tm = Tmux.start(t, `${process.execPath} ${play} replay ${big}; echo STATUS=$?; sleep 60`, { label: 'tui-big', cols: 160, rows: 45 });
+  let s = await tm.waitFor(/PAUSED before pull/);
+  t.match(s, /PAUSED before pull/, 'the first screen: stopped at the first recorded pause');
   tm.keys('c');
   for (let i = 0; i < 9; i++) tm.keys('+');
-  let s = await tm.waitFor(/exited 0/, 60_000);
-  t.match(s, /1\.0M syscalls/);
+  s = await tm.waitFor(/exited 0/);
+  t.match(s, /exited 0 │ 200k syscalls/, 'played to the end, every syscall counted');
+  t.match(s, /✓ running\s.*200k/, 'in the running stage');
+  t.match(s, /exit_group\(0\) = \?/, 'the last call in the stream');
   tm.keys('Left');
   s = await tm.waitFor(/PAUSED before running/);
+  t.match(s, /PAUSED before running/, '← goes back a stage');
   tm.keys('g');
   s = await tm.waitFor(/event 0\//);
-  tm.keys('S-g');
+  t.match(s, /│ 0 syscalls │.*event 0\/201k/, 'g: the start, nothing happened yet');
+  // G as typed (tmux's S-g is not what a terminal sends for it).
+  tm.type('G');
   s = await tm.waitFor(/exited 0/);
+  t.match(s, /exited 0 │ 200k syscalls │.*event 201k\/201k/, 'G: the end again');
   tm.keys('q');
-  s = await tm.waitFor(/STATUS=\d+/, 20_000);
-  t.match(s, /STATUS=0/);
-  const { maxRss } = JSON.parse(fs.readFileSync(stats, 'utf8')) as { maxRss: number };
-  t.ok(maxRss < 400 * 1024 * 1024, `at most ${Math.round(maxRss / 1024 / 1024)} MB resident`);
+  s = await tm.waitFor(/STATUS=\d+/);
+  t.match(s, /EXIT=0\nSTATUS=0/);
 });

@@ -34,11 +34,14 @@ export async function interruptible<T>(fn: (signal: AbortSignal) => Promise<T>):
   const onSignal = () => ac.abort();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // The terminal closed: the same as being told to stop, so nothing is left behind.
+  process.on('SIGHUP', onSignal);
   try {
     return await fn(ac.signal);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
   }
 }
 

@@ -100,6 +100,11 @@ export function startTui(o: TuiOptions): Tui {
     finishedResolve?.();
     if (pending) answer('step');
   };
+  // The terminal went away (closed window, dropped ssh): writes fail with EIO.
+  // That is a quit, with the same clean-up, not a crash that leaves the run behind.
+  const gone = () => app.onQuit?.();
+  (o.output ?? process.stdout).on('error', gone);
+  (o.input ?? process.stdin).on('error', gone);
 
   return {
     sink(e: GlassboxEvent) {
@@ -207,6 +212,8 @@ export function replayTui(events: AsyncIterable<GlassboxEvent>, o: Omit<TuiOptio
       app.ui.message = `reading the trace: ${(e as Error).message}`;
     }
     tl.loaded = true;
+    // The header says "loaded" now, even if the player stands still.
+    sync();
     app.invalidate();
   })();
 

@@ -3,17 +3,25 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Test } from 'tap';
+
+/** A tap test, or anything else that runs clean-ups at its end (a benchmark). */
+export interface Teardown {
+  teardown(fn: () => void): void;
+}
+
+/** How long a wait may take before it gives up: room for a loaded machine, not a speed target (those are in bench/). */
+export const WAIT_MS = 60_000;
 
 export class Tmux {
   private path = '';
   private constructor(readonly socket: string) {}
 
   /** Runs `command` (a shell command line) in a new detached window; the server goes when the test ends. */
-  static start(t: Test, command: string, o: { cols?: number; rows?: number; label?: string } = {}): Tmux {
+  static start(t: Teardown, command: string, o: { cols?: number; rows?: number; label?: string; env?: Record<string, string> } = {}): Tmux {
     const socket = `glassbox-${o.label ?? 'test'}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     const tm = new Tmux(socket);
-    tm.run('-f', '/dev/null', 'new-session', '-d', '-x', String(o.cols ?? 100), '-y', String(o.rows ?? 30), command);
+    const env = Object.entries(o.env ?? {}).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+    tm.run('-f', '/dev/null', 'new-session', '-d', '-x', String(o.cols ?? 100), '-y', String(o.rows ?? 30), ...env, command);
     // The window keeps the size we give it, whatever clients attach.
     tm.run('set-option', '-g', 'window-size', 'manual');
     tm.path = tm.run('display-message', '-p', '#{socket_path}').trim();
@@ -55,10 +63,15 @@ export class Tmux {
   }
 
   /** Waits until the screen matches; returns it. On timeout, returns the last screen (the caller's match then fails and shows it). */
-  async waitFor(re: RegExp, timeoutMs = 10_000): Promise<string> {
+  async waitFor(re: RegExp, timeoutMs = WAIT_MS): Promise<string> {
+    return this.waitUntil((s) => re.test(s), timeoutMs);
+  }
+
+  /** Waits until `ok` holds for the screen; returns it (the last one on timeout). */
+  async waitUntil(ok: (screen: string) => boolean, timeoutMs = WAIT_MS): Promise<string> {
     const until = Date.now() + timeoutMs;
     let s = this.screen();
-    while (!re.test(s) && Date.now() < until) {
+    while (!ok(s) && Date.now() < until) {
       await sleep(40);
       s = this.screen();
     }
@@ -66,7 +79,7 @@ export class Tmux {
   }
 
   /** Waits until the screen stops changing for `quietMs`. */
-  async settle(quietMs = 200, timeoutMs = 5000): Promise<string> {
+  async settle(quietMs = 200, timeoutMs = 10_000): Promise<string> {
     const until = Date.now() + timeoutMs;
     let last = this.screen();
     let since = Date.now();

@@ -1,13 +1,19 @@
-// The TUI on a real terminal, for test/tui.test.ts to drive in tmux.
+// The TUI on a real terminal, for test/tui.test.ts to drive in tmux and for
+// bench/tui.ts to measure.
 //
 //   node tuiplay.js replay EVENTS.jsonl [--step] [--stats FILE]
 //   node tuiplay.js live EVENTS.jsonl [--step | --break ID,ID]
+//   node tuiplay.js lag [--rate N] [--seconds S] [--stats FILE]
+//   GLASSBOX_TUI_STATS=FILE node --import tuiplay.js PROGRAM...
 //
 // replay feeds the file to replayTui as the trace reader would, streamed.
 // live plays the file as an engine would: before each stage it asks the TUI
 // for its breakpoints, and at a breakpoint it emits the pause and its
 // snapshot and waits in onPause; s opens a stand-in shell (sh printing the
 // container id). Both print EXIT=<code> once the TUI has let the terminal go.
+// lag feeds a live TUI syscalls at a rate and measures how far its stream
+// pane is behind (for bench/tui.ts); the --import form records when frames
+// were drawn in any program that draws with the TUI (see the hooks below).
 //
 // demoRun() builds the stream the tests write: a `glassbox run --step` of the
 // demo image shaped like a real recording (a real run's stage, host and
@@ -18,6 +24,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import blessed from 'blessed';
 import type { GlassboxEvent, Snapshot, SyscallEvent } from '../../src/events/schema.js';
 import { SCHEMA_VERSION } from '../../src/events/schema.js';
 import { replayTui, startTui } from '../../src/tui/index.js';
@@ -177,8 +184,126 @@ export interface DemoOptions {
   step?: boolean;
   /** Extra calls in the running stage, the program's loop. */
   extra?: number;
+  /**
+   * What the extra calls are. echo (the default): read and write of "line N",
+   * 4 µs apart. server: a small HTTP file server's loop as strace shows one,
+   * with its timings, errors, a worker thread, its access log on stdout and a
+   * snapshot a second (serverLoop below).
+   */
+  workload?: 'echo' | 'server';
   /** ms a person spent at each recorded pause. */
   pauseMs?: number;
+}
+
+/** The server workload's program, its listening socket made before the loop. */
+const SERVER_START: [name: string, args: string[], ret: number][] = [
+  ['socket', ['AF_INET', 'SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK', 'IPPROTO_IP'], 3],
+  ['setsockopt', ['3', 'SOL_SOCKET', 'SO_REUSEADDR', '[1]', '4'], 0],
+  ['bind', ['3', '{sa_family=AF_INET, sin_port=htons(8080), sin_addr=inet_addr("0.0.0.0")}', '16'], 0],
+  ['listen', ['3', '4096'], 0],
+  ['epoll_create1', ['EPOLL_CLOEXEC'], 4],
+  ['epoll_ctl', ['4', 'EPOLL_CTL_ADD', '3', '{events=EPOLLIN, data={u32=3, u64=3}}'], 0],
+];
+
+/** x86_64's numbers, as the header's arch says. */
+const NR: Record<string, number> = { read: 0, write: 1, close: 3, fstat: 5, brk: 12, writev: 20, futex: 202, clock_gettime: 228, epoll_wait: 232, accept4: 288, openat: 257, socket: 41, setsockopt: 54, bind: 49, listen: 50, epoll_create1: 291, epoll_ctl: 233 };
+
+/** A small deterministic generator (mulberry32): the same trace every time. */
+function random(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The request number a server-workload line names ("/items/123.json"), for a reader of the screen. */
+export const REQUEST_MARK = /\/items\/(\d+)\.json/g;
+
+/**
+ * `n` calls of an HTTP file server (PID 1 of the container, a worker thread
+ * beside it), from `startUs`: per request epoll_wait (where the wall time
+ * goes), accept4, read of the request, openat of the file it names (1 in 12
+ * is not there: ENOENT and a 404), fstat, read, close, writev of the reply,
+ * close; a keep-alive read that finds nothing (EAGAIN) now and then; the
+ * worker woken by futex every 8th request; the heap grown by brk; the access
+ * log written to stdout 20 lines at a time (a write and the output it makes);
+ * and, as glassbox run takes them, a snapshot with the cgroup's usage every
+ * second of the recording. Returns the time after the last call, in µs.
+ */
+function* serverLoop(n: number, startUs: number, stage: string): Generator<GlassboxEvent, number> {
+  const rnd = random(7);
+  const I = INIT;
+  const W = INIT + 1;
+  let us = startUs;
+  let made = 0;
+  let req = 0;
+  let log: string[] = [];
+  let nextSnap = startUs + 1_000_000;
+  let heap = 0x55d4c4c5d000;
+  const final = snapshot('running', new Set(STAGES));
+  const call = (tid: number, name: string, args: string[], ret: number | null, dur: number, err?: string): SyscallEvent => {
+    const e: SyscallEvent = { kind: 'syscall', t: us / 1000, pid: I, tid, stage, nr: NR[name] ?? 0, name, args, ret, dur };
+    if (err) e.err = err;
+    us += dur + 1 + Math.floor(rnd() * 6);
+    made++;
+    return e;
+  };
+  while (made < n) {
+    req++;
+    const wait = Math.floor(20 + rnd() * rnd() * 2000);
+    const port = 40000 + Math.floor(rnd() * 20000);
+    const size = 400 + Math.floor(rnd() * 4000);
+    const path = `/items/${req}.json`;
+    const head = `HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: ${size}\\r\\n\\r\\n`;
+    const batch: SyscallEvent[] = [
+      call(I, 'epoll_wait', ['4', '[{events=EPOLLIN, data={u32=3, u64=3}}]', '1024', '-1'], 1, wait),
+      call(I, 'accept4', ['3', `{sa_family=AF_INET, sin_port=htons(${port}), sin_addr=inet_addr("10.0.2.2")}`, '[16]', 'SOCK_CLOEXEC|SOCK_NONBLOCK'], 5, 6),
+      call(I, 'read', ['5', `"GET ${path} HTTP/1.1\\r\\nHost: 10.0.2.15:8080\\r\\nUser-Agent: curl/8.5.0\\r\\nAccept: */*\\r\\n\\r\\n"`, '8192'], 90 + String(req).length, 4),
+    ];
+    let status = 200;
+    if (req % 12 === 0) {
+      status = 404;
+      batch.push(call(I, 'openat', ['AT_FDCWD', `"/srv${path}"`, 'O_RDONLY|O_CLOEXEC'], -1, 9, 'ENOENT'));
+      batch.push(call(I, 'write', ['5', '"HTTP/1.1 404 Not Found\\r\\nContent-Length: 0\\r\\n\\r\\n"', '45'], 45, 11));
+    } else {
+      batch.push(call(I, 'openat', ['AT_FDCWD', `"/srv${path}"`, 'O_RDONLY|O_CLOEXEC'], 6, 9));
+      batch.push(call(I, 'fstat', ['6', `{st_mode=S_IFREG|0644, st_size=${size}, ...}`], 0, 3));
+      batch.push(call(I, 'read', ['6', `"{\\"id\\":${req},\\"name\\":\\"item ${req}\\",\\"tags\\":[\\"blue\\",\\"small\\"],\\"price\\":"...`, String(size + 1)], size, 5));
+      batch.push(call(I, 'close', ['6'], 0, 2));
+      batch.push(call(I, 'writev', ['5', `[{iov_base="${head}", iov_len=${head.length - 8}}, {iov_base="{\\"id\\":${req},\\"name\\":"..., iov_len=${size}}]`, '2'], head.length - 8 + size, 14));
+    }
+    if (req % 37 === 0) batch.push(call(I, 'read', ['5', '0x7ffd5c3a9e40', '8192'], -1, 2, 'EAGAIN'));
+    batch.push(call(I, 'close', ['5'], 0, 3));
+    if (req % 8 === 0) {
+      batch.push(call(I, 'futex', ['0x55d4c4a3d2a0', 'FUTEX_WAKE_PRIVATE', '1'], 1, 4));
+      batch.push(call(W, 'futex', ['0x55d4c4a3d2a0', 'FUTEX_WAIT_PRIVATE', '0', 'NULL'], 0, 180));
+      const now = us / 1e6;
+      batch.push(call(W, 'clock_gettime', ['CLOCK_REALTIME', `{tv_sec=${Math.floor(now)}, tv_nsec=${Math.floor((now % 1) * 1e9)}}`], 0, 1));
+    }
+    if (req % 500 === 0) {
+      heap += 0x21000;
+      batch.push(call(I, 'brk', [`0x${heap.toString(16)}`], heap, 6));
+    }
+    log.push(`10.0.2.2 - - "GET ${path} HTTP/1.1" ${status} ${status === 200 ? size : 0}`);
+    let out: GlassboxEvent | undefined;
+    if (log.length === 20) {
+      const text = log.join('\n') + '\n';
+      // strace's form: quotes escaped, the buffer cut after 32 bytes.
+      batch.push(call(I, 'write', ['1', `"${text.slice(0, 32).replace(/"/g, '\\"')}"...`, String(text.length)], text.length, 8));
+      out = { kind: 'output', t: us / 1000, stream: 'stdout', data: text };
+      log = [];
+    }
+    for (const e of batch.slice(0, Math.max(0, n - (made - batch.length)))) yield e;
+    if (out && made <= n) yield out;
+    if (us >= nextSnap) {
+      const secs = (us - startUs) / 1e6;
+      yield { kind: 'snapshot', t: us / 1000, snapshot: { ...final, processes: [{ pid: HELPER, comm: 'glassbox-shim' }, { pid: I, comm: 'itemd' }], usage: { memoryBytes: 9_400_000 + Math.floor(secs * 180_000), memoryLimit: 67108864, cpuUsageUsec: Math.floor(secs * 410_000), pids: 2, pidsMax: 50 } } };
+      nextSnap += 1_000_000;
+    }
+  }
+  return us;
 }
 
 /** The stream of a `glassbox run --step glassbox/demo` as the engine writes it. */
@@ -187,6 +312,7 @@ export function* demoRun(o: DemoOptions = {}): Generator<GlassboxEvent> {
   const tick = (ms: number) => (now += ms);
   yield { kind: 'header', schema: SCHEMA_VERSION, glassbox: '0.1.0', t: now, host: { kernel: '6.8.0-49-generic', arch: 'x64', cgroup: 'hybrid', hostname: 'lab' }, argv: ['run', '--tui', '--step', '--memory', '64m', '--cpus', '0.5', '--pids-limit', '50', 'glassbox/demo'], image: 'glassbox/demo:latest', trace: 'full', stages: STAGES };
   const done = new Set<string>();
+  const server = o.workload === 'server' && (o.extra ?? 0) > 0;
   for (const stage of STAGES) {
     const id = done.has('create') ? ID : undefined;
     if (o.step) {
@@ -205,15 +331,18 @@ export function* demoRun(o: DemoOptions = {}): Generator<GlassboxEvent> {
       yield { kind: 'host', t: tick(1), detail: { what: 'image', name: 'docker.io/glassbox/demo:latest', digest: MANIFEST, layers: 1, size: 399388 } };
     }
     let us = now * 1000;
-    const calls = stageCalls(stage);
+    const calls = server && stage === 'running' ? SERVER_START.map(([name, args, ret]) => [INIT, name, args, ret] as const) : stageCalls(stage);
     let nr = 0;
     for (const [pid, name, args, ret, err] of calls) {
-      const e: SyscallEvent = { kind: 'syscall', t: us / 1000, pid, tid: pid, stage, nr: nr++, name, args, ret, dur: 12 };
+      const e: SyscallEvent = { kind: 'syscall', t: us / 1000, pid, tid: pid, stage, nr: server ? (NR[name] ?? nr++) : nr++, name, args, ret, dur: 12 };
       if (err) e.err = err;
       us += 40;
       yield e;
     }
-    if (stage === 'running') {
+    if (stage === 'running' && server) {
+      us = yield* serverLoop(o.extra!, us, stage);
+      yield { kind: 'syscall', t: us / 1000, pid: INIT, tid: INIT, stage, nr: 231, name: 'exit_group', args: ['0'], ret: null, dur: 0 };
+    } else if (stage === 'running') {
       for (let i = 0; i < (o.extra ?? 0); i++) {
         const read = i % 2 === 0;
         yield { kind: 'syscall', t: us / 1000, pid: INIT, tid: INIT, stage, nr: read ? 0 : 1, name: read ? 'read' : 'write', args: read ? ['0', `"line ${i}\\n"`, '4096'] : ['1', `"line ${i}\\n"`, String(6 + String(i).length)], ret: 6 + String(i).length, dur: 3 };
@@ -247,14 +376,195 @@ async function* readJsonl(file: string): AsyncGenerator<GlassboxEvent> {
   for await (const line of createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity })) if (line) yield JSON.parse(line) as GlassboxEvent;
 }
 
+// ---- measurement hooks, for bench/tui.ts ------------------------------------
+//
+// What the bench wants to know is what reached the terminal, and when. Every
+// frame goes through blessed's Screen.prototype.render, which draws into the
+// screen's cell buffer and writes the difference to the terminal before it
+// returns (a write to a TTY is synchronous in Node): so the hook wraps that
+// one method and reads the frame from the cell buffer right after it. Nothing
+// in src/ knows the hook is there.
+
+interface DrawnBox {
+  lpos?: { xi: number; xl: number; yi: number; yl: number };
+  _label?: { getContent(): string };
+}
+
+interface DrawnScreen {
+  destroyed?: boolean;
+  lines: [unknown, string][][];
+  children: DrawnBox[];
+}
+
+/** Call `fn` after every frame any blessed screen of this process draws, with the time it was written. */
+export function onFrame(fn: (screen: DrawnScreen, at: number) => void): void {
+  const proto = (blessed as unknown as { Screen: { prototype: { render(this: DrawnScreen): void } } }).Screen.prototype;
+  const render = proto.render;
+  proto.render = function (this: DrawnScreen) {
+    render.call(this);
+    if (!this.destroyed) fn(this, performance.now());
+  };
+}
+
+/** The frame last drawn, as rows of text; only the rectangle of `box` if given. */
+export function frameRows(screen: DrawnScreen, box?: DrawnBox): string[] {
+  const p = box?.lpos;
+  const rows = p ? screen.lines.slice(p.yi, p.yl) : screen.lines;
+  return rows.map((cells) => (p ? cells.slice(p.xi, p.xl) : cells).map((c) => c[1]).join(''));
+}
+
+/** The frame last drawn on the screen that writes to `output`, as text (a test's look at a TUI with no terminal). */
+export function drawnText(output: NodeJS.WritableStream): string | undefined {
+  const screens = (blessed as unknown as { Screen: { instances: (DrawnScreen & { program: { output: unknown } })[] } }).Screen.instances;
+  const screen = screens.find((s) => s.program.output === output);
+  return screen && frameRows(screen).join('\n');
+}
+
+/** The syscall stream's pane, by its label. */
+function streamPane(screen: DrawnScreen): DrawnBox | undefined {
+  return screen.children.find((c) => /Syscalls/.test(c._label?.getContent() ?? ''));
+}
+
+/** Epoch ms, to the µs. */
+const wall = (at = performance.now()) => performance.timeOrigin + at;
+
+/**
+ * Frame statistics written to `file` when the process exits: origin (the
+ * process start, performance.timeOrigin), first (the first frame), marks
+ * (for each name, the first frame whose text matched its regex), all epoch
+ * ms; frames; maxRss (bytes, getrusage's peak).
+ */
+export function recordFrames(file: string, marks: Record<string, string>): void {
+  const pending = new Map(Object.entries(marks).map(([k, v]) => [k, new RegExp(v)]));
+  const seen: Record<string, number> = {};
+  let first: number | undefined;
+  let frames = 0;
+  onFrame((screen, at) => {
+    frames++;
+    first ??= wall(at);
+    if (!pending.size) return;
+    const text = frameRows(screen).join('\n');
+    for (const [name, re] of pending) {
+      if (!re.test(text)) continue;
+      seen[name] = wall(at);
+      pending.delete(name);
+    }
+  });
+  process.on('exit', () => {
+    fs.writeFileSync(file, JSON.stringify({ origin: performance.timeOrigin, first, marks: seen, frames, maxRss: process.resourceUsage().maxRSS * 1024 }));
+  });
+}
+
+// Loaded with `node --import tuiplay.js` in front of a program that draws with
+// the TUI (glassbox replay), GLASSBOX_TUI_STATS=FILE and GLASSBOX_TUI_MARKS={"name": "regex"}.
+if (process.env.GLASSBOX_TUI_STATS) recordFrames(process.env.GLASSBOX_TUI_STATS, JSON.parse(process.env.GLASSBOX_TUI_MARKS ?? '{}') as Record<string, string>);
+
 async function replayMain(file: string, args: string[]): Promise<number> {
   const statsAt = args.indexOf('--stats');
-  let maxRss = 0;
-  const sample = setInterval(() => (maxRss = Math.max(maxRss, process.memoryUsage().rss)), 50);
-  const code = await replayTui(readJsonl(file), { breakpoints: args.includes('--step') ? 'all' : undefined });
-  clearInterval(sample);
-  if (statsAt >= 0) fs.writeFileSync(args[statsAt + 1]!, JSON.stringify({ maxRss }));
-  return code;
+  if (statsAt >= 0) recordFrames(args[statsAt + 1]!, { paused: 'PAUSED before' });
+  return replayTui(readJsonl(file), { breakpoints: args.includes('--step') ? 'all' : undefined });
+}
+
+export interface LagStats {
+  rate: number;
+  seconds: number;
+  /** Syscall events fed, and the ms it took from the first to the last. */
+  fed: number;
+  feedMs: number;
+  frames: number;
+  cols: number;
+  rows: number;
+  /** Per frame: ms the stream pane was behind just before it (now − when the newest request the last frame showed was due). */
+  behind: number[];
+  /** Per frame: ms the newest request it shows was due before the frame was written. */
+  fresh: number[];
+  /** Frames whose stream pane showed no request at all. */
+  blind: number;
+}
+
+/**
+ * lag: the live TUI fed `rate` syscall events a second for `seconds` (the
+ * server workload, after the stages of a run with no pauses), and how far the
+ * stream pane is behind them.
+ *
+ * Each event is stamped with the moment it is due, t0 + i/rate, and a 1 ms
+ * timer feeds whatever is due: a tracer does not wait for the TUI, so events
+ * due while the loop was busy drawing arrive late, and count as late. After
+ * every frame the hook reads the stream pane's rows for the newest request
+ * number shown (REQUEST_MARK) and takes when that request's first call
+ * (epoll_wait) was due, so a lag is never understated by the calls of a
+ * request. While events flow, the newest fed is due about now; so just
+ * before a frame, the pane was behind by now − due(newest the previous frame
+ * showed): that is `behind`, the top of the saw, sampled at every redraw.
+ */
+async function lagMain(args: string[]): Promise<number> {
+  const opt = (name: string, dflt: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
+  const rate = opt('--rate', 50_000);
+  const seconds = opt('--seconds', 10);
+  const statsAt = args.indexOf('--stats');
+  const total = Math.round(rate * seconds);
+  const behind: number[] = [];
+  const fresh: number[] = [];
+  let frames = 0;
+  let blind = 0;
+  const dueOf: number[] = [];
+  let t0 = Infinity;
+  let end = Infinity;
+  let shownDue: number | undefined;
+  onFrame((screen, at) => {
+    if (at < t0 || at > end) return;
+    frames++;
+    let newest = 0;
+    for (const row of frameRows(screen, streamPane(screen))) for (const m of row.matchAll(REQUEST_MARK)) newest = Math.max(newest, Number(m[1]));
+    if (shownDue !== undefined) behind.push(at - shownDue);
+    const due = dueOf[newest];
+    if (due === undefined) {
+      blind++;
+      return;
+    }
+    shownDue = due;
+    fresh.push(at - due);
+  });
+  const tui = startTui({ mode: 'live', stages: STAGES });
+  const events = demoRun({ extra: total, workload: 'server' });
+  // The stages up to the program's loop, at once, as a run with no pauses makes them.
+  let next = events.next();
+  while (!next.done && !(next.value.kind === 'syscall' && next.value.name === 'epoll_wait')) {
+    (next.value as { t: number }).t = wall();
+    tui.sink(next.value);
+    next = events.next();
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  t0 = performance.now();
+  let fed = 0;
+  let req = 0;
+  let last = t0;
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const due = Math.min(total, Math.floor(((performance.now() - t0) * rate) / 1000));
+      while (!next.done && fed < due) {
+        const e = next.value;
+        const at = t0 + (fed * 1000) / rate;
+        if (e.kind === 'syscall') {
+          if (e.name === 'epoll_wait') dueOf[++req] = at;
+          fed++;
+        }
+        (e as { t: number }).t = wall(at);
+        tui.sink(e);
+        next = events.next();
+      }
+      last = performance.now();
+      if (fed >= total || next.done) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 1);
+  });
+  end = performance.now();
+  const stats: LagStats = { rate, seconds, fed, feedMs: last - t0, frames, cols: process.stdout.columns ?? 0, rows: process.stdout.rows ?? 0, behind, fresh, blind };
+  if (statsAt >= 0) fs.writeFileSync(args[statsAt + 1]!, JSON.stringify(stats));
+  tui.destroy();
+  return 0;
 }
 
 /** An engine stand-in: the stages of the file, pausing where the TUI's breakpoints say. */
@@ -309,8 +619,8 @@ async function liveMain(file: string, args: string[]): Promise<number> {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(process.argv[1])) {
   const [mode, file, ...rest] = process.argv.slice(2);
-  const main = mode === 'live' ? liveMain : replayMain;
-  main(file!, rest).then(
+  const run = mode === 'lag' ? lagMain(process.argv.slice(3)) : mode === 'live' ? liveMain(file!, rest) : replayMain(file!, rest);
+  run.then(
     (code) => {
       process.stdout.write(`EXIT=${code}\n`);
       process.exit(code);
