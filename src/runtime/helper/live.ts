@@ -67,6 +67,7 @@ export class LiveHelper implements Helper {
 
   /** Settles when the tracer has handed over every syscall and nothing it traced is left. */
   readonly traced: Promise<void>;
+  private socketEnded = false;
 
   private constructor(o: LiveHelperOptions) {
     let closed!: () => void;
@@ -101,18 +102,32 @@ export class LiveHelper implements Helper {
     this.socket.setEncoding('utf8');
     this.socket.on('data', (d: string) => this.onData(d));
     this.socket.on('error', () => {});
+    this.socket.once('close', () => (this.socketEnded = true));
   }
 
   private onHelperExit(e: { status?: number; signal?: number; execErrno?: string }, closed: () => void): void {
     this.gone = true;
-    this.socket.destroy();
-    const how = e.execErrno ? `could not be started: ${e.execErrno}` : `exited (${e.signal !== undefined ? `signal ${e.signal}` : `code ${e.status}`}) before answering`;
-    const err = new GlassboxError(`helper ${how}`, { op: 'helper', code: e.execErrno ?? 'EPIPE' });
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
-    // If init never ran, its end is the helper's end.
-    this.settleExit(e.signal !== undefined ? { signal: e.signal } : { status: e.status ?? 0 });
-    closed();
+    // The tracer thread may tell of the exit before the socket has delivered
+    // the helper's last lines (init's exit status among them): read to its
+    // end first, then settle with what it said, or with the helper's own end.
+    const finish = () => {
+      const how = e.execErrno ? `could not be started: ${e.execErrno}` : `exited (${e.signal !== undefined ? `signal ${e.signal}` : `code ${e.status}`}) before answering`;
+      const err = new GlassboxError(`helper ${how}`, { op: 'helper', code: e.execErrno ?? 'EPIPE' });
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+      // If init never ran, its end is the helper's end.
+      this.settleExit(e.signal !== undefined ? { signal: e.signal } : { status: e.status ?? 0 });
+      this.socket.destroy();
+      closed();
+    };
+    if (this.socketEnded) finish();
+    else {
+      const timer = setTimeout(finish, SOCKET_DRAIN_MS);
+      this.socket.once('close', () => {
+        clearTimeout(timer);
+        finish();
+      });
+    }
   }
 
   static async start(o: LiveHelperOptions = {}): Promise<LiveHelper> {
@@ -229,6 +244,9 @@ export class LiveHelper implements Helper {
     p.reject(new GlassboxError(text, { op: 'helper', code: e.errno }));
   }
 }
+
+/** Longest wait for the helper's socket to end once the helper is gone (a grandchild could hold it). */
+const SOCKET_DRAIN_MS = 1000;
 
 /** native/helper/protocol.h kSignalKillInit */
 const KILL_INIT: NodeJS.Signals = 'SIGUSR2';
