@@ -1,6 +1,7 @@
 // The plain view: what `glassbox run` prints without the TUI, and what
 // `glassbox replay` prints from a trace file. It reads the event stream and
 // nothing else, so a replay prints what the live run printed.
+import { createInterface, type Interface } from 'node:readline';
 import chalk from 'chalk';
 import type { GlassboxEvent } from '../events/schema.js';
 import { assertNever } from '../events/schema.js';
@@ -82,3 +83,50 @@ export function pauseLine(stage: string, about: string, id?: string): string {
 }
 
 export const PAUSE_KEYS = '  Enter: next stage, c then Enter: run to the end > ';
+
+/**
+ * Lines typed at pauses. One reader for the whole run: a reader per pause
+ * would lose the lines it had buffered when it closed.
+ */
+export class PauseInput {
+  private readonly lines: string[] = [];
+  private waiter: ((line: string | undefined) => void) | undefined;
+  private ended = false;
+  private rl: Interface | undefined;
+
+  next(signal?: AbortSignal): Promise<string | undefined> {
+    if (!this.rl) {
+      this.rl = createInterface({ input: process.stdin, terminal: false });
+      this.rl.on('line', (l) => (this.waiter ? this.take(l) : this.lines.push(l)));
+      this.rl.on('close', () => {
+        this.ended = true;
+        this.take(undefined);
+      });
+    }
+    this.rl.resume();
+    if (this.lines.length) return Promise.resolve(this.lines.shift());
+    if (this.ended) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const onAbort = () => this.take(undefined);
+      this.waiter = (line) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(line);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private take(line: string | undefined): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    this.rl?.pause();
+    w?.(line);
+  }
+
+  close(): void {
+    // Only if it read stdin: the TUI reads it too, and a paused stdin would let the process end under it.
+    if (!this.rl) return;
+    this.rl.close();
+    process.stdin.pause();
+  }
+}

@@ -2,7 +2,6 @@
 // program's own output on stdout, and its exit code as glassbox's.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import { createInterface, type Interface } from 'node:readline';
 import tty from 'node:tty';
 import { addon } from '../native/addon.js';
 import { InvalidArgumentError, Option, type Command } from 'commander';
@@ -16,7 +15,9 @@ import type { Stage } from '../runtime/stage.js';
 import { stageIds } from '../runtime/stages/index.js';
 import { GlassboxError } from '../util/errors.js';
 import { interruptible, openStore } from './images.js';
-import { PAUSE_KEYS, pauseLine, plainPrinter } from './plain.js';
+import { PAUSE_KEYS, PauseInput, pauseLine, plainPrinter } from './plain.js';
+
+export { PauseInput };
 
 interface RunFlags {
   hostname?: string;
@@ -85,53 +86,6 @@ export function shellIn(cmd: Command, id: string): Promise<void> {
     child.on('exit', done);
     child.on('error', done);
   });
-}
-
-/**
- * Lines typed at pauses. One reader for the whole run: a reader per pause
- * would lose the lines it had buffered when it closed.
- */
-export class PauseInput {
-  private readonly lines: string[] = [];
-  private waiter: ((line: string | undefined) => void) | undefined;
-  private ended = false;
-  private rl: Interface | undefined;
-
-  next(signal?: AbortSignal): Promise<string | undefined> {
-    if (!this.rl) {
-      this.rl = createInterface({ input: process.stdin, terminal: false });
-      this.rl.on('line', (l) => (this.waiter ? this.take(l) : this.lines.push(l)));
-      this.rl.on('close', () => {
-        this.ended = true;
-        this.take(undefined);
-      });
-    }
-    this.rl.resume();
-    if (this.lines.length) return Promise.resolve(this.lines.shift());
-    if (this.ended) return Promise.resolve(undefined);
-    return new Promise((resolve) => {
-      const onAbort = () => this.take(undefined);
-      this.waiter = (line) => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve(line);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
-  private take(line: string | undefined): void {
-    const w = this.waiter;
-    this.waiter = undefined;
-    this.rl?.pause();
-    w?.(line);
-  }
-
-  close(): void {
-    // Only if it read stdin: the TUI reads it too, and a paused stdin would let the process end under it.
-    if (!this.rl) return;
-    this.rl.close();
-    process.stdin.pause();
-  }
 }
 
 /** Plain-mode pause: a line on stdin continues, "c" (or the end of input) runs to the end, terminal or not. */

@@ -4,59 +4,18 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, readdirSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { createInterface, type Interface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Option, type Command } from 'commander';
 import type { ExitEvent } from '../events/schema.js';
 import { GlassboxError } from '../util/errors.js';
 import { packageRoot } from '../util/paths.js';
-import { PAUSE_KEYS, pauseLine, plainPrinter } from './plain.js';
+import { PAUSE_KEYS, PauseInput, pauseLine, plainPrinter } from './plain.js';
 
 /** Answers typed at pauses: a line, or undefined once input has ended. */
 export interface PauseAnswers {
   next(): Promise<string | undefined>;
   close(): void;
-}
-
-/**
- * Lines typed at pauses, from stdin. One reader for the whole replay: a
- * reader per pause would lose the lines it had buffered when it closed.
- * (The same as run.ts's, without the abort signal a replay has no use for.)
- */
-class PauseInput implements PauseAnswers {
-  private readonly lines: string[] = [];
-  private waiter: ((line: string | undefined) => void) | undefined;
-  private ended = false;
-  private rl: Interface | undefined;
-
-  next(): Promise<string | undefined> {
-    if (!this.rl) {
-      this.rl = createInterface({ input: process.stdin, terminal: false });
-      this.rl.on('line', (l) => (this.waiter ? this.take(l) : this.lines.push(l)));
-      this.rl.on('close', () => {
-        this.ended = true;
-        this.take(undefined);
-      });
-    }
-    this.rl.resume();
-    if (this.lines.length) return Promise.resolve(this.lines.shift());
-    if (this.ended) return Promise.resolve(undefined);
-    return new Promise((resolve) => (this.waiter = resolve));
-  }
-
-  private take(line: string | undefined): void {
-    const w = this.waiter;
-    this.waiter = undefined;
-    this.rl?.pause();
-    w?.(line);
-  }
-
-  close(): void {
-    if (!this.rl) return;
-    this.rl.close();
-    process.stdin.pause();
-  }
 }
 
 export interface ReplayOptions {
@@ -76,7 +35,7 @@ export interface ReplayOptions {
 }
 
 /** run's flags that take a value, so the scan below skips values and stops at the image. */
-const RUN_VALUE_FLAGS = new Set(['--hostname', '-e', '--env', '-w', '--workdir', '-u', '--user', '--security-opt', '--entrypoint', '--network', '-m', '--memory', '--cpus', '--pids-limit', '--name', '--break', '--root', '--record']);
+const RUN_VALUE_FLAGS = new Set(['--trace', '--ulimit', '--hostname', '-e', '--env', '-w', '--workdir', '-u', '--user', '--security-opt', '--entrypoint', '--network', '-m', '--memory', '--cpus', '--pids-limit', '--name', '--break', '--root', '--record']);
 
 /** The --memory value of a recorded `run` command line, as run printed it. */
 async function recordedMemory(argv: string[]): Promise<number | undefined> {

@@ -57,11 +57,23 @@ export function startTui(o: TuiOptions): Tui {
     return ids[i + 1];
   };
 
+  /**
+   * A key for a pause the screen already shows (the stage's paused event has
+   * arrived) but the engine has not asked about yet (it is taking the
+   * snapshot): kept, and given as the answer when it asks.
+   */
+  let early: { stage: string; answer: 'step' | 'continue' } | undefined;
+  const shownPause = () => (o.mode === 'live' && !pending && app.ui.finished === undefined ? app.model.pause?.stage : undefined);
+
   app.driver = {
     step() {
+      const shown = shownPause();
       if (pending) {
         stepTo = nextStage(app.ui.waiting?.stage);
         answer('step');
+      } else if (shown) {
+        stepTo = nextStage(shown);
+        early = { stage: shown, answer: 'step' };
       } else if (o.mode === 'live' && app.ui.finished === undefined) {
         // Running: pause before the stage after the one running now.
         stepTo = nextStage(app.model.current);
@@ -71,7 +83,9 @@ export function startTui(o: TuiOptions): Tui {
     cont() {
       stepTo = undefined;
       if (app.ui.breakpoints === 'all') app.ui.breakpoints = new Set();
+      const shown = shownPause();
       if (pending) answer('continue');
+      else if (shown) early = { stage: shown, answer: 'continue' };
       else app.ui.message = 'running to the end (breakpoints set with b still pause)';
     },
     shell() {
@@ -115,6 +129,12 @@ export function startTui(o: TuiOptions): Tui {
     },
     onPause(stageId, about, containerId, signal, resumed) {
       if (app.destroyed) return Promise.resolve('step');
+      if (early?.stage === stageId) {
+        const a = early.answer;
+        early = undefined;
+        return Promise.resolve(a);
+      }
+      early = undefined;
       if (stepTo === stageId) stepTo = undefined;
       app.ui.waiting = { stage: stageId, about, id: containerId };
       app.render();
