@@ -38,6 +38,7 @@ for (const f of files) {
     const r = spawnSync(process.execPath, [bin, 'replay', '--plain', path.join(dir, f)], { encoding: 'utf8', env: { PATH: process.env.PATH, NO_COLOR: '1' } });
     t.equal(r.status, exit?.kind === 'exit' ? exit.code : -1, r.stderr.split('\n').slice(-3).join('\n'));
     t.match(r.stderr, /✓ running/);
+    if (exit?.kind === 'exit' && exit.oomKilled) t.match(r.stderr, /^glassbox: the kernel's OOM killer ended the program: it used more than the --memory limit \(\d+ bytes\)$/m, 'the OOM line names the recorded limit');
   });
 }
 

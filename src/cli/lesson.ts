@@ -8,7 +8,7 @@ import { stageIds } from '../runtime/stages/index.js';
 import type { EventSink } from '../events/schema.js';
 import { defaultWalkthroughDir, findWalkthrough, listWalkthroughs, runCommandLine } from '../lesson/walkthrough.js';
 import { interruptible, openStore } from './images.js';
-import { plainPrinter, renderPlain, rule } from './plain.js';
+import { oomLine, plainPrinter, renderPlain, rule } from './plain.js';
 import { PauseInput, pauser, shellIn } from './run.js';
 import { table } from './table.js';
 import { GlassboxError } from '../util/errors.js';
@@ -116,7 +116,7 @@ export function lessonCommand(program: Command): void {
         await tui.finished(result.exitCode);
         tui.destroy();
       }
-      if (result.ctx.oomKilled) err.write(`glassbox: the kernel's OOM killer ended the program: it used more than the --memory limit (${w.flags.memoryBytes} bytes)\n`);
+      if (result.ctx.oomKilled) err.write(oomLine(result.ctx.options.limits?.memoryBytes));
       err.write(`${chalk.dim(`the program exited with ${result.exitCode}`)}\n`);
       const after = closingNote(w, store, result);
       if (after) err.write(`\n${rule('after the run')}\n${renderPlain(after)}\n`);

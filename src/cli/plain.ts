@@ -76,6 +76,11 @@ export function rule(label: string): string {
   return chalk.yellow(head + '─'.repeat(Math.max(3, width - head.length)));
 }
 
+/** What a run says when the OOM killer ended its program: live, in a walkthrough, and replayed. */
+export function oomLine(memoryLimit: number | undefined): string {
+  return `glassbox: the kernel's OOM killer ended the program: it used more than the --memory limit (${memoryLimit} bytes)\n`;
+}
+
 /** The pause prompt's first line, live and replayed: "paused before ns-uts: unshare(CLONE_NEWUTS): ...". */
 export function pauseLine(stage: string, about: string, id?: string): string {
   const where = id ? ` (glassbox inspect|shell|resume ${id.slice(0, 12)})` : '';

@@ -15,7 +15,7 @@ import type { Stage } from '../runtime/stage.js';
 import { stageIds } from '../runtime/stages/index.js';
 import { GlassboxError } from '../util/errors.js';
 import { interruptible, openStore } from './images.js';
-import { PAUSE_KEYS, PauseInput, pauseLine, plainPrinter } from './plain.js';
+import { oomLine, PAUSE_KEYS, PauseInput, pauseLine, plainPrinter } from './plain.js';
 
 export { PauseInput };
 
@@ -406,7 +406,7 @@ export function runCommand(program: Command): void {
       } else {
         result = await interruptible(runIt);
       }
-      if (result.ctx.oomKilled) process.stderr.write(`glassbox: the kernel's OOM killer ended the program: it used more than the --memory limit (${o.memory} bytes)\n`);
+      if (result.ctx.oomKilled) process.stderr.write(oomLine(result.ctx.options.limits?.memoryBytes));
       process.exitCode = result.exitCode;
     });
 }

@@ -10,7 +10,7 @@ import { Option, type Command } from 'commander';
 import type { ExitEvent } from '../events/schema.js';
 import { GlassboxError } from '../util/errors.js';
 import { packageRoot } from '../util/paths.js';
-import { PAUSE_KEYS, PauseInput, pauseLine, plainPrinter } from './plain.js';
+import { oomLine, PAUSE_KEYS, PauseInput, pauseLine, plainPrinter } from './plain.js';
 
 /** Answers typed at pauses: a line, or undefined once input has ended. */
 export interface PauseAnswers {
@@ -34,31 +34,6 @@ export interface ReplayOptions {
   input?: PauseAnswers;
 }
 
-/** run's flags that take a value, so the scan below skips values and stops at the image. */
-const RUN_VALUE_FLAGS = new Set(['--trace', '--ulimit', '--hostname', '-e', '--env', '-w', '--workdir', '-u', '--user', '--security-opt', '--entrypoint', '--network', '-m', '--memory', '--cpus', '--pids-limit', '--name', '--break', '--root', '--record']);
-
-/** The --memory value of a recorded `run` command line, as run printed it. */
-async function recordedMemory(argv: string[]): Promise<number | undefined> {
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const eq = /^(--memory)=(.*)$/.exec(a) ?? /^(-m)(.+)$/.exec(a);
-    let v: string | undefined;
-    if (eq) v = eq[2];
-    else if (a === '-m' || a === '--memory') v = argv[i + 1];
-    if (v !== undefined) {
-      const { parseMemory } = await import('../runtime/cgroup/index.js');
-      try {
-        return parseMemory(v);
-      } catch {
-        return undefined;
-      }
-    }
-    if (RUN_VALUE_FLAGS.has(a)) i++;
-    else if (!a.startsWith('-') && a !== 'run') return undefined;
-  }
-  return undefined;
-}
-
 /**
  * Print a recording as the live run printed it in plain mode (stage lines on
  * stderr, the program's output on stdout and stderr), pausing before the
@@ -74,11 +49,9 @@ export async function replayTrace(file: string, o: ReplayOptions = {}): Promise<
   let exit: ExitEvent | undefined;
   let failure: string | undefined;
   let failureCode: number | undefined;
-  let argv: string[] = [];
   try {
     for await (const e of readTrace(file)) {
       if (e.kind === 'header') {
-        argv = e.argv;
         const unknown = (o.breaks ?? []).filter((b) => !e.stages.includes(b));
         if (unknown.length) throw new GlassboxError(`unknown stage "${unknown[0]}"; this recording's stages: ${e.stages.join(', ')}`, { op: 'replay', code: 'EINVAL' });
       }
@@ -101,7 +74,7 @@ export async function replayTrace(file: string, o: ReplayOptions = {}): Promise<
     input.close();
   }
   if (exit) {
-    if (exit.oomKilled) err.write(`glassbox: the kernel's OOM killer ended the program: it used more than the --memory limit (${await recordedMemory(argv)} bytes)\n`);
+    if (exit.oomKilled) err.write(oomLine(exit.memoryLimit));
     return exit.code;
   }
   if (failure) {

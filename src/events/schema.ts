@@ -84,6 +84,8 @@ export interface ExitEvent {
   /** The shell's view of it: status, or 128 + signal. */
   code: number;
   oomKilled?: boolean;
+  /** The --memory limit in bytes, when there was one (the OOM line names it). */
+  memoryLimit?: number;
 }
 
 export type LayerState =

@@ -128,7 +128,9 @@ export async function runContainer(store: Store, options: RunOptions, eo: Engine
     }
     if (undoError && ctx.exit) throw undoError;
   }
-  if (ctx.exit) events({ kind: 'exit', t: Date.now(), ...ctx.exit, code: exitCodeOf(ctx.exit), oomKilled: ctx.oomKilled || undefined });
+  if (ctx.exit) {
+    events({ kind: 'exit', t: Date.now(), ...ctx.exit, code: exitCodeOf(ctx.exit), oomKilled: ctx.oomKilled || undefined, memoryLimit: options.limits?.memoryBytes });
+  }
   return { ctx, exitCode: exitCodeOf(ctx.exit ?? { status: 1 }) };
 }
 
