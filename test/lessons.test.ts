@@ -32,7 +32,7 @@ import { defaultLessonsDir, LessonCache, lessonTitle, placeholdersIn, renderLess
 import { Model } from '../src/tui/model.js';
 import { makeTheme } from '../src/tui/theme.js';
 import { fixtureImages } from './lib/fixtures.js';
-import { containerCgroups, shimPids } from './lib/leftovers.js';
+import { containerCgroups, shimPids, removeCgroupParent } from './lib/leftovers.js';
 import { fill, KNOWN_PLACEHOLDERS, PausedRun, placeholdersOf, runBlock, tryItSection, valuesAtPause, type Block, type Pause } from './lib/lessons.js';
 import { startRegistry, type Registry } from './lib/registry.js';
 
@@ -214,14 +214,7 @@ if (isRoot) {
     shimsBefore = shimPids();
   });
   t.teardown(() => {
-    // The store's shared cgroup parent stays after its containers, as /docker does; a test store goes whole.
-    for (const h of ['/sys/fs/cgroup', ...fs.readdirSync('/sys/fs/cgroup').map((n) => path.join('/sys/fs/cgroup', n))]) {
-      try {
-        fs.rmdirSync(path.join(h, store.cgroupParent));
-      } catch {
-        // not in this hierarchy, or not empty: a leftover the checks report
-      }
-    }
+    removeCgroupParent(store.cgroupParent);
     fs.rmSync(root, { recursive: true, force: true });
     fs.rmSync(pathDir, { recursive: true, force: true });
     fs.rmSync(cwd, { recursive: true, force: true });

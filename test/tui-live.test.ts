@@ -14,7 +14,7 @@ import { stripVTControlCharacters } from 'node:util';
 import t, { type Test } from 'tap';
 import { Store } from '../src/image/store.js';
 import { stageIds } from '../src/runtime/stages/index.js';
-import { containerCgroups, shimPids } from './lib/leftovers.js';
+import { containerCgroups, shimPids, removeCgroupParent } from './lib/leftovers.js';
 import { Tmux, WAIT_MS } from './lib/tmux.js';
 import { tmpdir } from './lib/tmp.js';
 
@@ -34,13 +34,7 @@ async function ownStore(t: Test, label: string): Promise<{ root: string; store: 
   const root = tmpdir(t, `tuilive-${label}`);
   const store = await Store.open(root);
   t.teardown(() => {
-    for (const h of ['', ...fs.readdirSync('/sys/fs/cgroup')]) {
-      try {
-        fs.rmdirSync(path.join('/sys/fs/cgroup', h, store.cgroupParent));
-      } catch {
-        // not in this hierarchy, or not empty: left for glassbox gc
-      }
-    }
+    removeCgroupParent(store.cgroupParent);
   });
   return { root, store };
 }

@@ -15,7 +15,7 @@ import { detectCgroups } from '../src/runtime/cgroup/index.js';
 import { stageIds } from '../src/runtime/stages/index.js';
 import { defaultWalkthroughDir, fillValues, listWalkthroughs, parseWalkthrough, tryItBlocks, type Walkthrough } from '../src/lesson/walkthrough.js';
 import { GlassboxError } from '../src/util/errors.js';
-import { containerCgroups } from './lib/leftovers.js';
+import { containerCgroups, removeCgroupParent } from './lib/leftovers.js';
 import { tmpdir } from './lib/tmp.js';
 
 const BIN = fileURLToPath(new URL('../src/cli/bin.js', import.meta.url));
@@ -40,14 +40,7 @@ t.before(async () => {
   fs.writeFileSync(path.join(pathDir, 'glassbox'), `#!/bin/sh\nexec '${process.execPath}' '${BIN}' "$@"\n`, { mode: 0o755 });
 });
 t.teardown(() => {
-  // The store's shared cgroup parent stays after its containers, as /docker does; a test store goes whole.
-  for (const h of ['/sys/fs/cgroup', ...fs.readdirSync('/sys/fs/cgroup').map((n) => path.join('/sys/fs/cgroup', n))]) {
-    try {
-      fs.rmdirSync(path.join(h, store.cgroupParent));
-    } catch {
-      // not in this hierarchy, or not empty: a leftover the checks above report
-    }
-  }
+  removeCgroupParent(store.cgroupParent);
   fs.rmSync(root, { recursive: true, force: true });
   fs.rmSync(pathDir, { recursive: true, force: true });
 });

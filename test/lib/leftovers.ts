@@ -28,3 +28,19 @@ export function containerCgroups(): string[] {
   }
   return out;
 }
+
+/**
+ * A test store's shared cgroup parent (glassbox-<hash>), in every hierarchy
+ * where it is empty: it stays after its containers, as /docker does, and a
+ * test's store goes whole. A parent that still holds a container is left for
+ * the leftover checks to report.
+ */
+export function removeCgroupParent(parent: string): void {
+  for (const h of ['/sys/fs/cgroup', ...fs.readdirSync('/sys/fs/cgroup').map((n) => path.join('/sys/fs/cgroup', n))]) {
+    try {
+      fs.rmdirSync(path.join(h, parent));
+    } catch {
+      // not in this hierarchy, or not empty
+    }
+  }
+}
