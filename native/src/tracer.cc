@@ -134,9 +134,6 @@ struct State {
   // own syscalls are 'running', the execve itself still 'exec'); -2: none.
   std::atomic<int> stageOnExec{-2};
   std::vector<int64_t> execNrs;
-  // Calls after which a process's descriptors may name other files (full
-  // mode caches what each descriptor names until one of these returns).
-  std::vector<bool> fdChanging;
 
   // Handshake with the constructor: the fork's result.
   std::mutex mu;
@@ -257,11 +254,8 @@ void CaptureBytes(Task& t, pid_t tid, int i, uint8_t kind, uint64_t addr, uint64
   PutCap(t.caps, i, kind, buf.data(), n);
 }
 
-// What each descriptor of a process names, as /proc showed it; null when off.
-using FdCache = std::unordered_map<pid_t, std::unordered_map<int, std::string>>;
-
 // Entry: what the table asks to be read before the kernel acts.
-void CaptureEntry(State& s, Task& t, pid_t tid, FdCache* fds) {
+void CaptureEntry(State& s, Task& t, pid_t tid) {
   t.caps.clear();
   t.trunc = 0;
   if (t.nr < 0 || static_cast<size_t>(t.nr) * 6 + 6 > s.capture.size()) return;
@@ -334,21 +328,10 @@ void CaptureEntry(State& s, Task& t, pid_t tid, FdCache* fds) {
         // The file behind the descriptor, as /proc shows it ("pipe:[123]" too).
         int fd = static_cast<int>(a);
         if (fd < 0) break;
-        if (fds) {
-          auto& known = (*fds)[t.tgid ? t.tgid : tid];
-          auto it = known.find(fd);
-          if (it != known.end()) {
-            PutCap(t.caps, i, kFd, it->second.data(), it->second.size());
-            break;
-          }
-        }
         char link[64], target[4096];
         snprintf(link, sizeof link, "/proc/%d/fd/%d", tid, fd);
         ssize_t n = readlink(link, target, sizeof target);
-        if (n > 0) {
-          PutCap(t.caps, i, kFd, target, static_cast<size_t>(n));
-          if (fds) (*fds)[t.tgid ? t.tgid : tid].emplace(fd, std::string(target, static_cast<size_t>(n)));
-        }
+        if (n > 0) PutCap(t.caps, i, kFd, target, static_cast<size_t>(n));
         break;
       }
       default:
@@ -443,7 +426,6 @@ class Tracer {
   ExitInfo exit_;
   bool exitSent_ = false;
   std::unordered_map<pid_t, Task> tasks_;
-  FdCache fdCache_;
   // batch_ is shared with the watchdog: batchMu_ guards it; postMu_ keeps
   // batches in order when both hand one over at once.
   std::mutex batchMu_;
@@ -588,13 +570,11 @@ class Tracer {
         t.nr = static_cast<int64_t>(info.seccomp.nr);
         memcpy(t.args, info.seccomp.args, sizeof t.args);
       }
-      // Lesson mode does not see close or dup: no cache there.
-      CaptureEntry(*s_, t, tid, s_->mode == kFull && !s_->fdChanging.empty() ? &fdCache_ : nullptr);
+      CaptureEntry(*s_, t, tid);
     } else if (info.op == PTRACE_SYSCALL_INFO_EXIT) {
       if (!t.inSyscall) return;  // the exit of a call entered before we attached
       int64_t ret = info.exit.rval;
       CaptureExit(*s_, t, tid, ret);
-      if (t.nr >= 0 && static_cast<size_t>(t.nr) < s_->fdChanging.size() && s_->fdChanging[t.nr]) fdCache_.erase(t.tgid ? t.tgid : tid);
       if (ret == 0 && s_->stageOnExec.load(std::memory_order_relaxed) != -2) {
         for (int64_t nr : s_->execNrs)
           if (nr == t.nr) s_->stage.store(s_->stageOnExec.exchange(-2), std::memory_order_relaxed);
@@ -633,7 +613,6 @@ class Tracer {
     if (it != tasks_.end()) {
       // Died inside a call (exit_group, or killed): it never returned.
       if (it->second.inSyscall) Emit(tid, it->second, false, 0);
-      if (it->second.tgid == tid) fdCache_.erase(tid);
       tasks_.erase(it);
     }
     if (tid == helper_ && !exitSent_) {
@@ -763,16 +742,6 @@ class HelperProcess : public Napi::ObjectWrap<HelperProcess> {
     if (o.Has("execNrs") && o.Get("execNrs").IsArray()) {
       auto l = o.Get("execNrs").As<Napi::Array>();
       for (uint32_t i = 0; i < l.Length(); i++) s->execNrs.push_back(l.Get(i).As<Napi::Number>().Int64Value());
-    }
-    if (o.Has("fdChanging") && o.Get("fdChanging").IsArray()) {
-      auto l = o.Get("fdChanging").As<Napi::Array>();
-      for (uint32_t i = 0; i < l.Length(); i++) {
-        uint32_t nr = l.Get(i).As<Napi::Number>().Uint32Value();
-        if (nr < 4096) {
-          if (s->fdChanging.size() <= nr) s->fdChanging.resize(nr + 1, false);
-          s->fdChanging[nr] = true;
-        }
-      }
     }
     if (o.Has("lesson") && o.Get("lesson").IsArray()) {
       auto l = o.Get("lesson").As<Napi::Array>();

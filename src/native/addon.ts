@@ -44,8 +44,6 @@ export interface HelperProcessOptions {
   lesson?: number[];
   /** execve and execveat's numbers, for setStageOnExec. */
   execNrs?: number[];
-  /** Calls after which a process's descriptors may name other files. */
-  fdChanging?: number[];
   /** The control socketpair on fd 3 (default true); false for a plain program. */
   control?: boolean;
 }

@@ -12,21 +12,6 @@ export { traceArch };
 
 export type TraceMode = 'full' | 'lesson' | 'off';
 
-/**
- * Every call that makes, closes, moves or receives a descriptor: after one
- * returns, the tracer forgets what the process's descriptors named and asks
- * /proc again (strace -y asks every time).
- */
-const FD_CHANGING = [
-  'open', 'openat', 'openat2', 'creat', 'open_by_handle_at', 'open_tree', 'fsopen', 'fsmount', 'fspick',
-  'close', 'close_range', 'dup', 'dup2', 'dup3', 'fcntl',
-  'socket', 'socketpair', 'accept', 'accept4', 'recvmsg', 'recvmmsg',
-  'pipe', 'pipe2', 'eventfd', 'eventfd2', 'signalfd', 'signalfd4', 'timerfd_create',
-  'epoll_create', 'epoll_create1', 'inotify_init', 'inotify_init1', 'fanotify_init',
-  'memfd_create', 'memfd_secret', 'userfaultfd', 'perf_event_open', 'bpf', 'io_uring_setup', 'landlock_create_ruleset',
-  'pidfd_open', 'pidfd_getfd', 'seccomp', 'clone', 'clone3', 'unshare', 'execve', 'execveat',
-];
-
 /** The record layout of native/src/tracer.cc. */
 const REC = 16;
 const F = { t: 0, dur: 1, pid: 2, tid: 3, nr: 4, stage: 5, ret: 6, a0: 7, capOff: 13, capLen: 14, flags: 15 } as const;
@@ -49,7 +34,6 @@ export function traceHooks(mode: 'full' | 'lesson', stages: readonly string[], f
     capture: captureTable(arch),
     lesson,
     execNrs: ['execve', 'execveat'].map((n) => syscallNumber(arch, n)).filter((n): n is number => n !== undefined),
-    fdChanging: FD_CHANGING.map((n) => syscallNumber(arch, n)).filter((n): n is number => n !== undefined),
     onBatch(records, data) {
       for (let i = 0; i + REC <= records.length; i += REC) sink(toEvent(records, i, data, names, stages, first));
     },

@@ -30,8 +30,6 @@ export interface TraceHooks {
   lesson: number[];
   /** execve and execveat's numbers on this architecture. */
   execNrs: number[];
-  /** Calls after which a descriptor may name another file (the tracer's fd cache forgets the process then). */
-  fdChanging: number[];
   onBatch(records: Float64Array, data: Buffer): void;
 }
 
@@ -88,7 +86,7 @@ export class LiveHelper implements Helper {
     const t = o.trace;
     try {
       this.proc = new (addon().HelperProcess)(
-        { file: shimPath(), argv: ['glassbox-shim'], env: shimEnv(), fds, trace: t ? (t.mode === 'full' ? 1 : 2) : 0, capture: t?.capture, lesson: t?.lesson, execNrs: t?.execNrs, fdChanging: t?.fdChanging },
+        { file: shimPath(), argv: ['glassbox-shim'], env: shimEnv(), fds, trace: t ? (t.mode === 'full' ? 1 : 2) : 0, capture: t?.capture, lesson: t?.lesson, execNrs: t?.execNrs },
         (kind, a, b) => {
           if (kind === 'syscalls') t?.onBatch(a as Float64Array, b as Buffer);
           else if (kind === 'exit') this.onHelperExit(a as { status?: number; signal?: number; execErrno?: string }, closed);
