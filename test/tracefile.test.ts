@@ -18,6 +18,7 @@ import { GlassboxError } from '../src/util/errors.js';
 import { catLoop, header, runStream } from './lib/traces.js';
 import { tmpdir } from './lib/tmp.js';
 import { repoRoot } from './lib/fixtures.js';
+import { reachableByNobody } from './lib/nobody.js';
 import { packagedTraces } from '../src/cli/trace.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -461,6 +462,7 @@ t.test('replay needs no root: user nobody replays a world-readable copy', async 
   t.equal(r.pauses, 1);
   t.match(r.out, /glassbox-7f3a\n/);
   t.match(r.out, /✓ running/);
+  reachableByNobody(t, repoRoot());
   const who = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'id', '-u'], { encoding: 'utf8' });
   t.equal(who.stdout.trim(), '65534', 'setpriv drops to nobody');
   const asNobody = await replayTyping(['replay', '--step', file], ['c'], { uid: true });

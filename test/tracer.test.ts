@@ -14,6 +14,7 @@ import { readTrace } from '../src/trace/read.js';
 import { LESSON_SYSCALLS } from '../src/trace/syscalls/index.js';
 import { fixtureImages, repoRoot } from './lib/fixtures.js';
 import { containerCgroups, shimPids } from './lib/leftovers.js';
+import { reachableByNobody } from './lib/nobody.js';
 
 let root: string;
 let shimsBefore = new Set<number>();
@@ -178,6 +179,8 @@ t.test('a recorded run replays to the same plain output and exit code, without r
   t.match(live.stderr, /✓ pivot_root/);
   fs.chmodSync(root, 0o755);
   fs.chmodSync(file, 0o644);
+  reachableByNobody(t, repoRoot());
+  reachableByNobody(t, root);
   // tap's process hooks put themselves into every child's NODE_OPTIONS; they would write to root's .tap/.
   const replay = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sh', '-c', 'unset NODE_OPTIONS; exec "$0" "$@"', process.execPath, bin(), 'replay', file], {
     encoding: 'utf8',
