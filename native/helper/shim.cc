@@ -37,6 +37,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -48,6 +49,9 @@ using json = nlohmann::json;
 namespace {
 
 constexpr int kControlFd = 3;
+
+// Mounts open_tree detached, open until move_mount attaches them.
+std::set<int> detached;
 
 // ---- the control socket: one JSON object a line, both ways ----
 
@@ -536,6 +540,45 @@ json Handle(const json& msg) {
     if (mount(source.empty() ? nullptr : source.c_str(), target.c_str(), fstype.empty() ? nullptr : fstype.c_str(), flags,
               data.empty() ? nullptr : data.c_str()) != 0)
       Fail("mount", target);
+  } else if (cmd == "open_tree") {
+    // A detached copy of the mount at path (OPEN_TREE_CLONE), kept open here
+    // until move_mount attaches it. With idmap (a user namespace file): an
+    // idmapped mount, whose files' owners are seen through that namespace's
+    // maps, so the image's root-owned files belong to the container's root.
+    std::string path = Str(msg, "path"), idmap = Str(msg, "idmap", "");
+    int fd = static_cast<int>(syscall(SYS_open_tree, AT_FDCWD, path.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+    if (fd < 0) Fail("open_tree", path);
+    if (!idmap.empty()) {
+      int ns = open(idmap.c_str(), O_RDONLY | O_CLOEXEC);
+      int err = errno;
+      struct mount_attr attr {};
+      attr.attr_set = MOUNT_ATTR_IDMAP;
+      attr.userns_fd = static_cast<uint64_t>(ns);
+      int r = ns < 0 ? -1 : static_cast<int>(syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr));
+      if (r != 0 && ns >= 0) err = errno;
+      if (ns >= 0) close(ns);
+      if (r != 0) {
+        close(fd);
+        errno = err;
+        Fail(ns < 0 ? "open" : "mount_setattr", ns < 0 ? idmap : path + " (MOUNT_ATTR_IDMAP)");
+      }
+    }
+    detached.insert(fd);
+    out["fd"] = fd;
+  } else if (cmd == "move_mount") {
+    // Attach a mount open_tree detached (and close it: the tree now lives at target).
+    int fd = msg.at("fd").get<int>();
+    std::string target = Str(msg, "target");
+    if (!detached.count(fd)) throw std::runtime_error("move_mount: fd " + std::to_string(fd) + " is not one open_tree gave");
+    detached.erase(fd);
+    int r = static_cast<int>(syscall(SYS_move_mount, fd, "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH));
+    int err = errno;
+    close(fd);
+    errno = err;
+    if (r != 0) Fail("move_mount", target);
+  } else if (cmd == "chown") {
+    std::string path = Str(msg, "path");
+    if (lchown(path.c_str(), msg.at("uid").get<uid_t>(), msg.at("gid").get<gid_t>()) != 0) Fail("lchown", path);
   } else if (cmd == "umount") {
     std::string target = Str(msg, "target");
     int flags = msg.value("detach", false) ? MNT_DETACH : 0;

@@ -81,7 +81,9 @@ export function containerCommands(program: Command): void {
       const pid = r.status.pid;
       if (!pid) throw new GlassboxError('no process to enter yet: the helper starts at the spawn stage', { op: 'shell', subject: id.slice(0, 12), code: 'ESRCH' });
       // Every namespace the process has, its root and its working directory.
-      const args = ['--target', String(pid), '--mount', '--uts', '--ipc', '--net', '--pid', '--cgroup', '--root', '--wd', '--', ...(command.length ? command : ['/bin/sh'])];
+      // --userns: its user namespace too (nsenter then becomes its root), or the others cannot be entered.
+      const ownUserns = fs.readlinkSync(`/proc/${pid}/ns/user`) !== fs.readlinkSync('/proc/self/ns/user');
+      const args = ['--target', String(pid), ...(ownUserns ? ['--user'] : []), '--mount', '--uts', '--ipc', '--net', '--pid', '--cgroup', '--root', '--wd', '--', ...(command.length ? command : ['/bin/sh'])];
       const res = spawnSync('nsenter', args, { stdio: 'inherit' });
       if (res.error) throw new GlassboxError(`nsenter: ${res.error.message}`, { op: 'shell', code: 'ENOENT' });
       process.exitCode = res.status ?? 1;

@@ -13,6 +13,7 @@ import { takeSnapshot } from '../runtime/snapshot.js';
 import type { EventSink } from '../events/schema.js';
 import type { Stage } from '../runtime/stage.js';
 import { stageIds } from '../runtime/stages/index.js';
+import { usernsFromFlags } from '../runtime/userns.js';
 import { GlassboxError } from '../util/errors.js';
 import { interruptible, openStore } from './images.js';
 import { oomLine, PAUSE_KEYS, PauseInput, pauseLine, plainPrinter } from './plain.js';
@@ -31,6 +32,9 @@ interface RunFlags {
   user?: string;
   securityOpt?: string[];
   network: 'none' | 'host';
+  userns?: boolean;
+  uidmap?: string[];
+  gidmap?: string[];
   name?: string;
   detach?: boolean;
   interactive?: boolean;
@@ -272,6 +276,9 @@ export function runCommand(program: Command): void {
     .option('--security-opt <opt>', 'no-new-privileges, seccomp=unconfined (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--entrypoint <cmd>', "override the image's Entrypoint")
     .addOption(new Option('--network <mode>', 'none: only loopback, in a namespace of its own; host: the host network').choices(['none', 'host']).default('none'))
+    .option('--userns', 'a user namespace of its own: the container\'s root is host ID 100000, not root (with --uidmap/--gidmap: as they say)')
+    .option('--uidmap <c:h:n>', 'container IDs c.. are host IDs h.. for n IDs (podman\'s form, 0:100000:65536; repeatable; implies --userns)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--gidmap <c:h:n>', 'the same for group IDs (default: as --uidmap)', (v: string, prev: string[] = []) => [...prev, v])
     .option('-m, --memory <bytes>', 'memory limit (docker forms: 512m, 1g); the OOM killer ends the program past it', parseOrExit(parseMemory))
     .option('--cpus <n>', 'CPU limit in cores (0.5 = half a core)', parseOrExit(parseCpus))
     .option('--pids-limit <n>', 'most processes the container may have', parseOrExit(parsePids))
@@ -289,6 +296,8 @@ export function runCommand(program: Command): void {
     .option('--record <file>', 'write the whole event stream to this file (JSON Lines; gzip if it ends in .gz), for glassbox replay')
     .passThroughOptions()
     .action(async (image: string | undefined, command: string[], o: RunFlags, cmd: Command) => {
+      const userns = usernsFromFlags(o);
+      if (userns && o.network === 'host') throw new GlassboxError('--userns cannot be used with --network host: the host network belongs to the host user namespace', { op: 'run', code: 'EINVAL' });
       const ids = new Set(stageIds());
       const breaks = o.break ? o.break.split(',').map((s) => s.trim()).filter(Boolean) : [];
       for (const b of breaks) if (!ids.has(b)) throw new GlassboxError(`unknown stage "${b}"; stages: ${[...ids].join(', ')}`, { op: 'run', code: 'EINVAL' });
@@ -345,6 +354,7 @@ export function runCommand(program: Command): void {
             hostname: o.hostname,
             user: o.user,
             network: o.network,
+            userns,
             name: o.name,
             rm: o.rm,
             detached,

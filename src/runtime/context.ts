@@ -6,6 +6,7 @@ import type { ImageRecord, Store } from '../image/store.js';
 import type { Cgroup, CgroupLimits } from './cgroup/index.js';
 import type { Helper } from './helper/protocol.js';
 import type { StdioSlot } from './helper/live.js';
+import type { UsernsMaps } from './userns.js';
 
 export interface RunOptions {
   /** Image reference, ID or digest. */
@@ -30,6 +31,8 @@ export interface RunOptions {
   rlimits?: { type: string; soft: number; hard: number }[];
   /** none: a network namespace with only loopback (the default); host: the host's network. */
   network?: 'none' | 'host';
+  /** --userns, --uidmap, --gidmap: a user namespace with these maps (else the container's root is the host's). */
+  userns?: UsernsMaps;
   /** --memory, --cpus, --pids-limit */
   limits?: CgroupLimits;
   /** -d: the program's stdout and stderr go to containers/<id>/container.log. */
@@ -58,6 +61,8 @@ export interface ContainerDirs {
   root: string;
   upper: string;
   work: string;
+  /** --userns: lower/0, lower/1, ...: where the idmapped layers are attached, inside the container's mount namespace only. */
+  lower: string;
   /** The overlay mount point, inside the container's mount namespace only. */
   merged: string;
 }

@@ -54,7 +54,9 @@ export async function execInContainer(store: Store, id: string, o: ExecOptions):
     // The cgroup first: everything the helper forks is then counted and limited with the container.
     const cg = await openCgroup(id, { parent: store.cgroupParent });
     if (cg) await cg.join(helper.pid);
-    await helper.call('setns', { pid, types: ['ipc', 'uts', 'net', 'cgroup', 'pid', 'mnt'] });
+    // A container with a user namespace of its own: that first, so the others (which it owns) may be joined from inside it.
+    const ownUserns = fs.readlinkSync(`/proc/${pid}/ns/user`) !== fs.readlinkSync('/proc/self/ns/user');
+    await helper.call('setns', { pid, types: [...(ownUserns ? (['user'] as const) : []), 'ipc', 'uts', 'net', 'cgroup', 'pid', 'mnt'] });
     await helper.call('fork_init', {});
     await cg?.leave(helper.pid);
     const user = o.user ? await helper.call('resolve_user', { spec: o.user }) : { uid: 0, gid: 0, groups: [] as number[], home: '/root' };

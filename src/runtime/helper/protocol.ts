@@ -2,7 +2,7 @@
 // shim's fd 3. Every command the runtime can ask of the kernel is a row of
 // this table; a recorder or a replayer covers all of them through call().
 
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 export type CloneFlag = 'CLONE_NEWNS' | 'CLONE_NEWUTS' | 'CLONE_NEWIPC' | 'CLONE_NEWNET' | 'CLONE_NEWPID' | 'CLONE_NEWUSER' | 'CLONE_NEWCGROUP';
 
@@ -29,6 +29,9 @@ export interface DeviceRule {
   minor: number;
   access: string;
 }
+
+/** A namespace as /proc/PID/ns names it; setns joins them in the order given (user first). */
+export type NsType = 'user' | 'ipc' | 'uts' | 'net' | 'cgroup' | 'pid' | 'mnt';
 
 /** Command name -> [arguments, reply]. */
 export interface Commands {
@@ -63,7 +66,17 @@ export interface Commands {
   /** Keep only these capabilities (bounding, effective, permitted); the rest are dropped for good. */
   capabilities: [{ keep: string[] }, { effective: string }];
   /** Join the namespaces of another process, in order (glassbox exec). */
-  setns: [{ pid: number; types: ('ipc' | 'uts' | 'net' | 'cgroup' | 'pid' | 'mnt')[] }, Record<string, never>];
+  setns: [{ pid: number; types: NsType[] }, Record<string, never>];
+  /**
+   * A detached copy of the mount at path (open_tree OPEN_TREE_CLONE), held
+   * open by the shim; with idmap (a /proc/PID/ns/user file), idmapped through
+   * that user namespace's maps (mount_setattr MOUNT_ATTR_IDMAP).
+   */
+  open_tree: [{ path: string; idmap?: string }, { fd: number }];
+  /** Attach a mount open_tree gave at target (move_mount), closing its fd. */
+  move_mount: [{ fd: number; target: string }, Record<string, never>];
+  /** lchown: a directory the container's mapped root must own. */
+  chown: [{ path: string; uid: number; gid: number }, Record<string, never>];
   /** setsid, then make fd 0 (a pty) the controlling terminal. */
   setsid_ctty: [Record<string, never>, Record<string, never>];
   /** Bring up "lo" in the shim's network namespace. */

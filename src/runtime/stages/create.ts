@@ -2,7 +2,7 @@
 // mount point, and an OCI runtime config.json that says what will be built.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { exitCodeOf, type RunContext } from '../context.js';
 import { GlassboxError } from '../../util/errors.js';
 import { listContainers, self, updateState, writeState } from '../state.js';
@@ -31,10 +31,30 @@ export const createStage: Stage = {
   title: 'Create the container',
   describe: () => 'make the container directory (upper, work, merged) and its OCI config.json',
   async run(ctx) {
+    const userns = ctx.options.userns;
+    if (userns && ctx.options.network === 'host') {
+      // As docker: the host's network namespace belongs to the host's user namespace, where the container's root is nobody.
+      throw new GlassboxError('--userns cannot be used with --network host: the host network belongs to the host user namespace', { op: 'create', code: 'EINVAL' });
+    }
     ctx.id = randomBytes(32).toString('hex');
     const root = join(ctx.store.root, 'containers', ctx.id);
-    const dirs = { root, upper: join(root, 'upper'), work: join(root, 'work'), merged: join(root, 'merged') };
+    const dirs = { root, upper: join(root, 'upper'), work: join(root, 'work'), merged: join(root, 'merged'), lower: join(root, 'lower') };
     fs.mkdirSync(join(ctx.store.root, 'containers'), { recursive: true, mode: 0o700 });
+    if (userns) {
+      // Above the store, glassbox changes nothing: it says what is in the way.
+      for (let dir = dirname(ctx.store.root); ; dir = dirname(dir)) {
+        if ((fs.statSync(dir).mode & 0o001) === 0) {
+          throw new GlassboxError(`--userns: the container's root, a host user of its own, cannot pass through ${dir} (mode ${(fs.statSync(dir).mode & 0o777).toString(8)}) to its root filesystem: chmod o+x it, or choose another --root`, { op: 'create', code: 'EACCES' });
+        }
+        if (dir === dirname(dir)) break;
+      }
+      // The container's root (a host ID of its own) walks down to its root
+      // filesystem by path when it mounts /proc and the rest: the store and
+      // containers/ let it through without listing them, as docker's
+      // /var/lib/docker (0711). Blobs, layers and other containers stay 0700.
+      fs.chmodSync(ctx.store.root, 0o711);
+      fs.chmodSync(join(ctx.store.root, 'containers'), 0o711);
+    }
     const name = ctx.options.name;
     // The name check and the directory that claims the name, under one lock.
     const lock = await ctx.store.lock('names');
@@ -43,7 +63,7 @@ export const createStage: Stage = {
       if (taken) {
         throw new GlassboxError(`the name "${name}" is already in use by container ${taken.id.slice(0, 12)}: remove it (glassbox rm) or choose another`, { op: 'create', code: 'EEXIST' });
       }
-      fs.mkdirSync(root, { mode: 0o700 });
+      fs.mkdirSync(root, { mode: userns ? 0o711 : 0o700 });
       ctx.dirs = dirs;
       // First: who owns this directory, so gc can tell a live container from a leftover.
       writeState(root, { id: ctx.id, name, image: ctx.image!.record.name, command: processSpec(ctx).args, created: new Date().toISOString(), status: 'created', owner: self() });
@@ -52,6 +72,10 @@ export const createStage: Stage = {
     }
     for (const d of [dirs.upper, dirs.work, dirs.merged]) fs.mkdirSync(d, { mode: 0o755 });
     const img = ctx.image!;
+    if (userns) {
+      fs.mkdirSync(dirs.lower, { mode: 0o700 });
+      for (let i = 0; i < img.layers.length; i++) fs.mkdirSync(join(dirs.lower, String(i)), { mode: 0o700 });
+    }
     // What the store must keep while this container exists.
     fs.writeFileSync(join(root, 'image.json'), JSON.stringify({ name: img.record.name, digest: img.record.digest, diffIds: img.config.rootfs.diff_ids }, null, 2) + '\n');
     const proc = processSpec(ctx);
@@ -69,7 +93,13 @@ export const createStage: Stage = {
         { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       ],
       linux: {
-        namespaces: ['mount', 'uts', 'ipc', ...(ctx.options.network === 'host' ? [] : ['network']), 'cgroup', 'pid'].map((type) => ({ type })),
+        namespaces: [...(userns ? ['user'] : []), 'mount', 'uts', 'ipc', ...(ctx.options.network === 'host' ? [] : ['network']), 'cgroup', 'pid'].map((type) => ({ type })),
+        ...(userns
+          ? {
+              uidMappings: userns.uid.map((m) => ({ containerID: m.inside, hostID: m.outside, size: m.count })),
+              gidMappings: userns.gid.map((m) => ({ containerID: m.inside, hostID: m.outside, size: m.count })),
+            }
+          : {}),
         resources: {
           memory: ctx.options.limits?.memoryBytes !== undefined ? { limit: ctx.options.limits.memoryBytes } : undefined,
           cpu: ctx.options.limits?.cpus !== undefined ? { quota: Math.round(ctx.options.limits.cpus * 100000), period: 100000 } : undefined,

@@ -2,7 +2,7 @@
 import type { Stage } from '../stage.js';
 import { cgroupStage } from './cgroup.js';
 import { createStage } from './create.js';
-import { nsCgroup, nsIpc, nsMnt, nsNet, nsPid, nsUts } from './namespaces.js';
+import { nsCgroup, nsIpc, nsMnt, nsNet, nsPid, nsUser, nsUts } from './namespaces.js';
 import { execStage, hostnameStage, runningStage } from './process.js';
 import { pullStage } from './pull.js';
 import { pivotStage, rootfsStage } from './rootfs.js';
@@ -14,6 +14,7 @@ export const STAGES: readonly Stage[] = [
   createStage,
   spawnStage,
   cgroupStage,
+  nsUser,
   nsMnt,
   nsUts,
   nsIpc,

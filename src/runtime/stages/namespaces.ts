@@ -1,7 +1,11 @@
-// One stage per namespace, in the order runc's nsexec.c takes them; the PID
-// namespace last, with the fork that makes PID 1.
+// One stage per namespace, in the order runc's nsexec.c takes them: the
+// user namespace first (every namespace made after it belongs to it, so the
+// container's root may act in them), the PID namespace last, with the fork
+// that makes PID 1.
+import * as fs from 'node:fs';
 import type { CloneFlag } from '../helper/protocol.js';
 import type { Stage } from '../stage.js';
+import { mapText, type IdMap } from '../userns.js';
 
 function nsStage(id: string, flag: CloneFlag, what: string, after?: Stage['run']): Stage {
   return {
@@ -41,5 +45,33 @@ export const nsPid: Stage = {
     // it now, leaves, as containerd's shim is outside: it must not count
     // against --pids-limit or --memory.
     await ctx.cgroup?.leave(ctx.helper!.pid);
+  },
+};
+
+const mapLine = (maps: IdMap[]) => maps.map((m) => `${m.inside} ${m.outside} ${m.count}`).join(', ');
+
+/**
+ * --userns: unshare(CLONE_NEWUSER), then glassbox writes the maps from
+ * outside (only a process in the parent namespace may), then the helper
+ * becomes the new namespace's root (setresuid(0)): host root is nobody in
+ * there. Without --userns the stage makes nothing, as docker by default.
+ */
+export const nsUser: Stage = {
+  id: 'ns-user',
+  title: 'New user namespace',
+  describe: (ctx) => {
+    const u = ctx.options.userns;
+    if (!u) return "keep the host's user namespace (no --userns): the container's root is the host's root, held back by capabilities, seccomp and masked paths";
+    return `unshare(CLONE_NEWUSER), write uid_map "${mapLine(u.uid)}" and gid_map "${mapLine(u.gid)}", become its root`;
+  },
+  async run(ctx) {
+    const u = ctx.options.userns;
+    if (!u) return;
+    const h = ctx.helper!;
+    await h.call('unshare', { flags: ['CLONE_NEWUSER'] });
+    // Each file takes one write(2), once; gid_map works without setgroups "deny" because glassbox is privileged in the parent namespace.
+    fs.writeFileSync(`/proc/${h.pid}/uid_map`, mapText(u.uid));
+    fs.writeFileSync(`/proc/${h.pid}/gid_map`, mapText(u.gid));
+    await h.call('user', { uid: 0, gid: 0, groups: [] });
   },
 };

@@ -8,8 +8,11 @@ import { detectCgroups } from '../cgroup/index.js';
 import type { MountFlag } from '../helper/protocol.js';
 import type { RunContext } from '../context.js';
 import type { Stage } from '../stage.js';
+import { hostIdOf } from '../userns.js';
+import { startHostHelper } from './spawn.js';
 
 const S_IFCHR = 0o020000;
+const S_IFREG = 0o100000;
 
 /** The devices of runc's default spec, as they are on every Linux host. */
 const DEVICES: [string, number, number][] = [
@@ -27,6 +30,36 @@ const NOSUID_NODEV_NOEXEC: MountFlag[] = ['MS_NOSUID', 'MS_NODEV', 'MS_NOEXEC'];
 export function overlayOptions(ctx: RunContext): string {
   const lower = [...ctx.image!.layers].reverse().join(':');
   return `lowerdir=${lower},upperdir=${ctx.dirs!.upper},workdir=${ctx.dirs!.work}`;
+}
+
+/**
+ * --userns: the container's root may mount an overlay, but the layers' files
+ * belong to the host's root, who is nobody in its namespace. So a second
+ * helper, still in the host's user namespace, makes an idmapped copy of each
+ * layer's mount (open_tree, mount_setattr MOUNT_ATTR_IDMAP with the
+ * container's user namespace: host root's files show as the container
+ * root's), joins the container's mount namespace, attaches them there
+ * (move_mount) and mounts the overlay on them, as containerd and podman do.
+ * The shared layers themselves are never changed. The upper and work dirs
+ * belong to the container's root, so what it writes is its own.
+ */
+async function idmappedOverlay(ctx: RunContext): Promise<void> {
+  const u = ctx.options.userns!;
+  const d = ctx.dirs!;
+  const layers = ctx.image!.layers;
+  const host = await startHostHelper(ctx, 'rootfs');
+  try {
+    for (const dir of [d.upper, d.work]) await host.call('chown', { path: dir, uid: hostIdOf(u.uid, 0)!, gid: hostIdOf(u.gid, 0)! });
+    const fds: number[] = [];
+    for (const layer of layers) fds.push((await host.call('open_tree', { path: layer, idmap: `/proc/${ctx.helper!.pid}/ns/user` })).fd);
+    await host.call('setns', { pid: ctx.helper!.initPid ?? ctx.helper!.pid, types: ['mnt'] });
+    for (let i = 0; i < fds.length; i++) await host.call('move_mount', { fd: fds[i]!, target: `${d.lower}/${i}` });
+    const lower = layers.map((_, i) => `${d.lower}/${i}`).reverse().join(':');
+    await host.call('mount', { source: 'overlay', target: d.merged, fstype: 'overlay', data: `lowerdir=${lower},upperdir=${d.upper},workdir=${d.work}` });
+  } finally {
+    await host.stop();
+    await host.traced;
+  }
 }
 
 /**
@@ -64,18 +97,21 @@ async function mountCgroups(ctx: RunContext): Promise<void> {
 export const rootfsStage: Stage = {
   id: 'rootfs',
   title: 'Build the root filesystem',
-  describe: (ctx) => `make mounts private, mount overlay (${ctx.image?.layers.length ?? '?'} layers + upper) on merged/, then /proc, /sys, /sys/fs/cgroup, /dev, /dev/pts, /dev/shm, /dev/mqueue`,
+  describe: (ctx) =>
+    `make mounts private, mount overlay (${ctx.image?.layers.length ?? '?'} ${ctx.options.userns ? 'idmapped ' : ''}layers + upper) on merged/, then /proc, /sys, /sys/fs/cgroup, /dev, /dev/pts, /dev/shm, /dev/mqueue`,
   async run(ctx) {
     const h = ctx.helper!;
     const m = ctx.dirs!.merged;
+    const userns = Boolean(ctx.options.userns);
     const data = overlayOptions(ctx);
     // The kernel takes mount options as one page.
-    if (Buffer.byteLength(data) >= 4096) {
+    if (!userns && Buffer.byteLength(data) >= 4096) {
       throw new GlassboxError(`overlay options are ${Buffer.byteLength(data)} bytes, over the 4096 the kernel takes: the image has too many layers for full paths`, { op: 'rootfs', code: 'E2BIG' });
     }
     // Nothing mounted from here on may propagate back to the host.
     await h.call('mount', { target: '/', flags: ['MS_REC', 'MS_PRIVATE'] });
-    await h.call('mount', { source: 'overlay', target: m, fstype: 'overlay', data });
+    if (userns) await idmappedOverlay(ctx);
+    else await h.call('mount', { source: 'overlay', target: m, fstype: 'overlay', data });
     const dir = async (p: string, mode = 0o755) => h.call('mkdir', { path: `${m}${p}`, mode });
     await dir('/proc', 0o555);
     await h.call('mount', { source: 'proc', target: `${m}/proc`, fstype: 'proc', flags: NOSUID_NODEV_NOEXEC });
@@ -85,7 +121,13 @@ export const rootfsStage: Stage = {
     await dir('/dev');
     await h.call('mount', { source: 'tmpfs', target: `${m}/dev`, fstype: 'tmpfs', flags: ['MS_NOSUID', 'MS_STRICTATIME'], data: 'mode=755,size=65536k' });
     for (const [name, major, minor] of DEVICES) {
-      await h.call('mknod', { path: `${m}/dev/${name}`, mode: S_IFCHR | 0o666, major, minor });
+      if (userns) {
+        // No mknod in a user namespace (a device node made there would not open anyway): the host's own node, bound on an empty file, as runc does.
+        await h.call('mknod', { path: `${m}/dev/${name}`, mode: S_IFREG | 0o666 });
+        await h.call('mount', { source: `/dev/${name}`, target: `${m}/dev/${name}`, flags: ['MS_BIND'] });
+      } else {
+        await h.call('mknod', { path: `${m}/dev/${name}`, mode: S_IFCHR | 0o666, major, minor });
+      }
     }
     await dir('/dev/pts');
     await h.call('mount', { source: 'devpts', target: `${m}/dev/pts`, fstype: 'devpts', flags: ['MS_NOSUID', 'MS_NOEXEC'], data: 'newinstance,ptmxmode=0666,mode=0620,gid=5' });

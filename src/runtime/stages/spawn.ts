@@ -29,6 +29,20 @@ export function logPath(containerDir: string): string {
   return join(containerDir, 'container.log');
 }
 
+/**
+ * A second helper for the few calls that must be made from the host's user
+ * namespace once the container's has been made (--userns: the idmapped
+ * layers and the overlay on them). Traced like the first, its syscalls
+ * tagged with the stage it works for; the caller stops it.
+ */
+export async function startHostHelper(ctx: RunContext, stage: string): Promise<LiveHelper> {
+  const mode = ctx.options.trace ?? 'off';
+  const trace = mode === 'off' ? undefined : (await import('../../trace/live.js')).traceHooks(mode, ctx.stageIds, stage, ctx.events);
+  const helper = await LiveHelper.start({ stdio: ['ignore', 'ignore', 'ignore'], trace });
+  helper.setStage(ctx.stageIds.indexOf(stage));
+  return helper;
+}
+
 export const spawnStage: Stage = {
   id: 'spawn',
   title: 'Start the helper process',
