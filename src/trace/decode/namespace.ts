@@ -1,6 +1,6 @@
 // Namespaces and what they hold: unshare, setns, mount, umount2, pivot_root,
 // the UTS names.
-import { MOUNT_FLAGS, MS_MGC_MSK, MS_MGC_VAL, NAMESPACE_TYPES, UMOUNT_FLAGS, UNSHARE_FLAGS } from '../syscalls/constants.js';
+import { AT_FLAGS, MOUNT_ATTR_FLAGS, MOUNT_FLAGS, MOVE_MOUNT_FLAGS, MS_MGC_MSK, MS_MGC_VAL, NAMESPACE_TYPES, OPEN_TREE_FLAGS, UMOUNT_FLAGS, UNSHARE_FLAGS } from '../syscalls/constants.js';
 import type { Call, Decoder } from './call.js';
 import { flags, splitFlags, uint32 } from './format.js';
 
@@ -30,7 +30,20 @@ function mount(c: Call): string[] {
   return [c.path(0), c.path(1), ignoreType ? c.ptr(2) : c.str(2), mountFlags(c.arg(3)), ignoreData ? c.ptr(4) : c.str(4)];
 }
 
+/** struct mount_attr as strace prints it: {attr_set=MOUNT_ATTR_IDMAP, attr_clr=0, propagation=0, userns_fd=5}. */
+function mountAttr(c: Call, i: number): string {
+  const b = c.capture(i);
+  if (c.arg(i) === 0) return 'NULL';
+  if (!b || b.length < 32) return c.ptr(i);
+  const u64 = (off: number) => b.readBigUInt64LE(off);
+  const propagation = u64(16);
+  return `{attr_set=${flags(u64(0), MOUNT_ATTR_FLAGS, 'MOUNT_ATTR_')}, attr_clr=${flags(u64(8), MOUNT_ATTR_FLAGS, 'MOUNT_ATTR_')}, propagation=${propagation === 0n ? '0' : flags(propagation, MOUNT_FLAGS, 'MS_')}, userns_fd=${u64(24)}}`;
+}
+
 export const namespaceDecoders: Record<string, Decoder> = {
+  open_tree: (c) => [c.dirfd(0), c.path(1), c.flags(2, OPEN_TREE_FLAGS, 'OPEN_TREE_')],
+  move_mount: (c) => [c.dirfd(0), c.path(1), c.dirfd(2), c.path(3), c.flags(4, MOVE_MOUNT_FLAGS, 'MOVE_MOUNT_')],
+  mount_setattr: (c) => [c.dirfd(0), c.path(1), c.flags(2, AT_FLAGS, 'AT_'), mountAttr(c, 3), c.uint(4)],
   unshare: (c) => [c.flags64(0, UNSHARE_FLAGS, 'CLONE_')],
   setns: (c) => [c.int(0), c.flags(1, NAMESPACE_TYPES, 'CLONE_')],
   mount,

@@ -53,6 +53,8 @@ const BY_NAME: Readonly<Record<string, readonly Capture[]>> = {
   pwrite64: [Fd, BufIn],
   readlink: [Str, BufOut],
   readlinkat: [Fd, Str, BufOut],
+  // struct mount_attr, usize bytes: --userns's MOUNT_ATTR_IDMAP and the user namespace it maps through.
+  mount_setattr: [Fd, Str, None, BufIn, None],
   getcwd: [BufOut],
   getrandom: [BufOut],
   execve: [Str, StrV],

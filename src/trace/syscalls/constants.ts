@@ -299,6 +299,40 @@ export const UMOUNT_FLAGS: Xlat = [
   ['UMOUNT_NOFOLLOW', 0x8],
 ];
 
+/** open_tree flags */
+export const OPEN_TREE_FLAGS: Xlat = [
+  ['OPEN_TREE_CLONE', 0x1],
+  ['OPEN_TREE_CLOEXEC', 0x80000],
+  ['AT_SYMLINK_NOFOLLOW', 0x100],
+  ['AT_NO_AUTOMOUNT', 0x800],
+  ['AT_EMPTY_PATH', 0x1000],
+  ['AT_RECURSIVE', 0x8000],
+];
+
+/** move_mount flags */
+export const MOVE_MOUNT_FLAGS: Xlat = [
+  ['MOVE_MOUNT_F_SYMLINKS', 0x1],
+  ['MOVE_MOUNT_F_AUTOMOUNTS', 0x2],
+  ['MOVE_MOUNT_F_EMPTY_PATH', 0x4],
+  ['MOVE_MOUNT_T_SYMLINKS', 0x10],
+  ['MOVE_MOUNT_T_AUTOMOUNTS', 0x20],
+  ['MOVE_MOUNT_T_EMPTY_PATH', 0x40],
+  ['MOVE_MOUNT_SET_GROUP', 0x100],
+];
+
+/** struct mount_attr attr_set and attr_clr */
+export const MOUNT_ATTR_FLAGS: Xlat = [
+  ['MOUNT_ATTR_RDONLY', 0x1],
+  ['MOUNT_ATTR_NOSUID', 0x2],
+  ['MOUNT_ATTR_NODEV', 0x4],
+  ['MOUNT_ATTR_NOEXEC', 0x8],
+  ['MOUNT_ATTR_NOATIME', 0x10],
+  ['MOUNT_ATTR_STRICTATIME', 0x20],
+  ['MOUNT_ATTR_NODIRATIME', 0x80],
+  ['MOUNT_ATTR_IDMAP', 0x100000],
+  ['MOUNT_ATTR_NOSYMFOLLOW', 0x200000],
+];
+
 /** signal names by number */
 export const SIGNALS: Xlat = [
   ['SIGHUP', 0x1],

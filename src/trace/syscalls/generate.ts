@@ -199,7 +199,7 @@ const UNITS = {
     '#define O_LARGEFILE 0400000',
     '#include <asm-generic/fcntl.h>',
   ],
-  kmount: ['#include <linux/mount.h>'],
+  kmount: ['#include <linux/fcntl.h>', '#include <linux/mount.h>'],
   kstat: ['#include <linux/stat.h>'],
   // glibc's idtype_t lacks P_PIDFD before 2.36; the kernel's macros clash with it.
   kwait: ['#include <linux/wait.h>'],
@@ -329,6 +329,20 @@ const TABLES: Table[] = [
     ],
   },
   { name: 'UMOUNT_FLAGS', doc: 'umount2 flags', unit: 'libc', entries: ['MNT_FORCE', 'MNT_DETACH', 'MNT_EXPIRE', 'UMOUNT_NOFOLLOW'] },
+  // the new mount API (open_tree, move_mount, mount_setattr): what --userns's idmapped layers take
+  { name: 'OPEN_TREE_FLAGS', doc: 'open_tree flags', unit: 'kmount', entries: ['OPEN_TREE_CLONE', 'OPEN_TREE_CLOEXEC', 'AT_SYMLINK_NOFOLLOW', 'AT_NO_AUTOMOUNT', 'AT_EMPTY_PATH', 'AT_RECURSIVE'] },
+  {
+    name: 'MOVE_MOUNT_FLAGS',
+    doc: 'move_mount flags',
+    unit: 'kmount',
+    entries: ['MOVE_MOUNT_F_SYMLINKS', 'MOVE_MOUNT_F_AUTOMOUNTS', 'MOVE_MOUNT_F_EMPTY_PATH', 'MOVE_MOUNT_T_SYMLINKS', 'MOVE_MOUNT_T_AUTOMOUNTS', 'MOVE_MOUNT_T_EMPTY_PATH', 'MOVE_MOUNT_SET_GROUP'],
+  },
+  {
+    name: 'MOUNT_ATTR_FLAGS',
+    doc: 'struct mount_attr attr_set and attr_clr',
+    unit: 'kmount',
+    entries: ['MOUNT_ATTR_RDONLY', 'MOUNT_ATTR_NOSUID', 'MOUNT_ATTR_NODEV', 'MOUNT_ATTR_NOEXEC', 'MOUNT_ATTR_NOATIME', 'MOUNT_ATTR_STRICTATIME', 'MOUNT_ATTR_NODIRATIME', 'MOUNT_ATTR_IDMAP', 'MOUNT_ATTR_NOSYMFOLLOW'],
+  },
   // processes and signals
   { name: 'SIGNALS', doc: 'signal names by number', unit: 'libc', entries: SIGNALS },
   { name: 'SIGPROCMASK_HOW', doc: 'rt_sigprocmask how', unit: 'libc', entries: ['SIG_BLOCK', 'SIG_UNBLOCK', 'SIG_SETMASK'] },

@@ -49,7 +49,7 @@ export function archOf(machine: string): Arch | undefined {
  */
 export const LESSON_SYSCALLS: readonly string[] = [
   'clone', 'clone3', 'fork', 'vfork', 'unshare', 'setns',
-  'mount', 'umount2', 'pivot_root', 'chroot', 'chdir', 'fchdir',
+  'mount', 'umount2', 'pivot_root', 'chroot', 'chdir', 'fchdir', 'open_tree', 'move_mount', 'mount_setattr', 'lchown', 'fchownat',
   'mkdir', 'mkdirat', 'mknod', 'mknodat', 'symlink', 'symlinkat',
   'open', 'openat', 'openat2', 'write',
   'sethostname', 'setdomainname',
