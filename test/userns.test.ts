@@ -115,6 +115,11 @@ t.test('exec and shell join the user namespace first', async (t) => {
   t.equal(uid, '0');
   t.equal(map, '0 100000 65536');
   t.equal(mine, init, "in PID 1's user namespace");
+  const inspect = gb(['inspect', '--json', id]);
+  t.equal(inspect.status, 0, inspect.stderr);
+  const snap = JSON.parse(inspect.stdout) as { idMaps?: { uid: string[]; gid: string[] }; namespaces: { type: string; changed: boolean }[] };
+  t.same(snap.idMaps, { uid: ['0 100000 65536'], gid: ['0 100000 65536'] }, 'inspect shows the maps');
+  t.ok(snap.namespaces.find((n) => n.type === 'user')?.changed, 'and a user namespace of its own');
   const s = gb(['shell', id, 'cat', '/proc/self/uid_map']);
   t.equal(s.status, 0, s.stderr);
   t.equal(s.stdout.trim().replace(/\s+/g, ' '), '0 100000 65536');

@@ -134,6 +134,8 @@ export interface Snapshot {
   /** The process looked at: init once it exists, else the helper. */
   pid?: number;
   namespaces: { type: string; host: string; container: string; changed: boolean }[];
+  /** --userns, once its user namespace exists: /proc/PID/uid_map and gid_map, a line per range ("0 100000 65536"). */
+  idMaps?: { uid: string[]; gid: string[] };
   mountinfo: string[];
   cgroup: { path: string; written: string; now?: string; why: string }[];
   interfaces: string[];

@@ -33,6 +33,9 @@ export async function takeSnapshot(ctx: RunContext, stage: string): Promise<Snap
     const container = pid ? readlink(`/proc/${pid}/ns/${type}`) : '';
     return { type, host, container, changed: container !== '' && container !== host };
   });
+  const userns = namespaces.find((n) => n.type === 'user')?.changed;
+  const mapOf = (f: string) => (read(`/proc/${pid}/${f}`) ?? '').trim().split('\n').map((l) => l.trim().split(/\s+/).join(' ')).filter(Boolean);
+  const idMaps = userns ? { uid: mapOf('uid_map'), gid: mapOf('gid_map') } : undefined;
   const mountinfo = pid ? (read(`/proc/${pid}/mountinfo`) ?? '').trim().split('\n') : [];
   const cgroup = (ctx.cgroup?.written ?? []).map((w) => ({ path: w.path, written: w.value, now: read(w.path)?.trim(), why: w.why }));
   const interfaces = pid
@@ -45,13 +48,14 @@ export async function takeSnapshot(ctx: RunContext, stage: string): Promise<Snap
   const procs = ctx.cgroup ? await ctx.cgroup.procs() : pid ? [pid] : [];
   const processes = procs.map((p) => ({ pid: p, comm: (read(`/proc/${p}/comm`) ?? '?').trim() }));
   const usage = ctx.cgroup ? await ctx.cgroup.stats().catch(() => undefined) : undefined;
-  return { id: ctx.id, stage, pid, namespaces, mountinfo, cgroup, interfaces, processes, ...(usage ? { usage } : {}) };
+  return { id: ctx.id, stage, pid, namespaces, ...(idMaps ? { idMaps } : {}), mountinfo, cgroup, interfaces, processes, ...(usage ? { usage } : {}) };
 }
 
 /** The snapshot as a person reads it. */
 export function formatSnapshot(s: Snapshot): string {
   const lines = [`container ${s.id.slice(0, 12)}, paused before ${s.stage}${s.pid ? `, process ${s.pid}` : ''}`, '', 'namespaces (host / container):'];
   for (const n of s.namespaces) lines.push(`  ${n.type.padEnd(17)} ${n.host.padEnd(22)} ${n.container || '-'}${n.changed ? '   new' : ''}`);
+  if (s.idMaps) lines.push('', 'user namespace maps (inside outside count):', ...s.idMaps.uid.map((l) => `  uid ${l}`), ...s.idMaps.gid.map((l) => `  gid ${l}`));
   lines.push('', `mounts it sees (${s.mountinfo.length}):`);
   for (const m of s.mountinfo.slice(0, 40)) {
     const f = m.split(' ');

@@ -43,6 +43,8 @@ export class NamespacesPane implements Pane {
       for (const l of wrap(theme.dim('The container\'s side is read at each pause (a snapshot): step with breakpoints to see it fill in.'), width)) lines.push(l);
     } else {
       lines.push('');
+      // --userns: who the container's IDs are on the host.
+      if (snap.idMaps) for (const l of wrap(`uid_map ${snap.idMaps.uid.join('; ')}   gid_map ${snap.idMaps.gid.join('; ')} (inside outside count)`, width)) lines.push(l);
       const procs = snap.processes.map((p) => `${p.pid} ${p.comm}`).join(', ') || '(none)';
       for (const l of wrap(`processes: ${procs}`, width)) lines.push(l);
       for (const l of wrap(`interfaces: ${snap.interfaces.join(', ') || '(none visible)'}`, width)) lines.push(l);
