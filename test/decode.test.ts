@@ -775,6 +775,26 @@ t.test('unshare and setns name their namespaces', async (t) => {
   t.same(decodeArgs(call('unshare', [0x100000000])), ['0x100000000 /* CLONE_??? */']);
 });
 
+t.test('the new mount API of --userns: open_tree, mount_setattr with its struct mount_attr, move_mount', async (t) => {
+  t.same(decodeArgs(call('open_tree', [-100, 1, 0x80001], { ret: 4, captures: caps({ 1: str('/var/lib/glassbox/layers/sha256/ab/diff') }) })), [
+    'AT_FDCWD',
+    '"/var/lib/glassbox/layers/sha256/ab/diff"',
+    'OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC',
+  ]);
+  const attr = Buffer.alloc(32);
+  attr.writeBigUInt64LE(0x100000n, 0);
+  attr.writeBigUInt64LE(5n, 24);
+  t.same(decodeArgs(call('mount_setattr', [4, 1, 0x1000, 0x7ffd0000, 32], { ret: 0, captures: caps({ 1: str(''), 3: attr }) })), [
+    '4',
+    '""',
+    'AT_EMPTY_PATH',
+    '{attr_set=MOUNT_ATTR_IDMAP, attr_clr=0, propagation=0, userns_fd=5}',
+    '32',
+  ]);
+  t.same(decodeArgs(call('mount_setattr', [4, 1, 0x1000, 0x7ffd0000, 32], { ret: 0, captures: caps({ 1: str('') }) }))[3], '0x7ffd0000', 'no capture: the pointer');
+  t.same(decodeArgs(call('move_mount', [4, 1, -100, 3, 4], { ret: 0, captures: caps({ 1: str(''), 3: str('/c/lower/0') }) })), ['4', '""', 'AT_FDCWD', '"/c/lower/0"', 'MOVE_MOUNT_F_EMPTY_PATH']);
+});
+
 t.test('mount prints fstype and data as strings unless the flags make the kernel ignore them', async (t) => {
   const c = caps({ 0: str('proc'), 1: str('/proc'), 2: str('proc'), 4: str('hidepid=2') });
   t.same(decodeArgs(call('mount', [1, 2, 3, 0xe, 5], { captures: c })), ['"proc"', '"/proc"', '"proc"', 'MS_NOSUID|MS_NODEV|MS_NOEXEC', '"hidepid=2"']);
@@ -973,7 +993,7 @@ t.test('syscall tables: numbers by architecture, absent calls skipped', async (t
   t.equal(syscallNames('arm64')[63], 'read');
   for (const arch of ['x64', 'arm64'] as const) {
     const missing = LESSON_SYSCALLS.filter((n) => syscallNumber(arch, n) === undefined);
-    t.same(missing, arch === 'x64' ? [] : ['fork', 'vfork', 'mkdir', 'mknod', 'symlink', 'open'], `${arch}: lesson calls it lacks`);
+    t.same(missing, arch === 'x64' ? [] : ['fork', 'vfork', 'lchown', 'mkdir', 'mknod', 'symlink', 'open'], `${arch}: lesson calls it lacks`);
   }
 });
 
