@@ -219,6 +219,8 @@ function zlibWhy(e: Error & { code?: string; errno?: number }): string {
 
 /** A trace's events, and the same in arrays for a reader that keeps up with a million of them. */
 export interface TraceReader extends AsyncGenerator<GlassboxEvent, void, undefined> {
+  /** The file read. */
+  readonly path: string;
   /**
    * The file read again, its events in arrays (one per piece of the file
    * read), with the same errors after the same events. Use it instead of
@@ -237,7 +239,7 @@ export function readTrace(path: string): TraceReader {
   const one = (async function* () {
     for await (const batch of readTraceBatches(path)) yield* batch;
   })();
-  return Object.assign(one, { batches: () => readTraceBatches(path) });
+  return Object.assign(one, { path, batches: () => readTraceBatches(path) });
 }
 
 /**

@@ -4,6 +4,8 @@
 // them, the panes draw the model.
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { EventSink, GlassboxEvent } from '../events/schema.js';
+import type { TraceReader } from '../trace/read.js';
+import { loadInWorker, type LoadBatch } from './load.js';
 import { App } from './app.js';
 import { defaultLessonsDir } from './lesson.js';
 import { Player, Timeline } from './replay.js';
@@ -180,13 +182,31 @@ export function startTui(o: TuiOptions): Tui {
   };
 }
 
+/** Loading works this long at most before the screen may draw and keys arrive. */
+const LOAD_SLICE_MS = 25;
+/** While a trace loads and the player stands still, the screen is redrawn this often (only its event count changes). */
+const LOADING_FRAME_MS = 250;
+
+function isTraceReader(events: AsyncIterable<GlassboxEvent> | TraceReader): events is TraceReader {
+  return 'path' in events && typeof events.path === 'string' && 'batches' in events;
+}
+
+/** A stream's events: a trace file's as LoadBatches, read on a worker thread from now on; another stream's one at a time. */
+function loadStream(events: AsyncIterable<GlassboxEvent> | TraceReader): AsyncIterable<LoadBatch | GlassboxEvent> {
+  return isTraceReader(events) ? loadInWorker(events.path) : events;
+}
+
 /**
  * Replay a recorded stream: loads it in the background (the first screen
  * comes at once), plays it at recorded speed × the speed factor, stops at
  * breakpoints (by default where the recording paused), and takes the replay
- * keys. Resolves with the recorded exit code when the user quits.
+ * keys. Resolves with the recorded exit code when the user quits. Given
+ * readTrace's reader, it reads the file in arrays of events (a million
+ * events load in about a second).
  */
-export function replayTui(events: AsyncIterable<GlassboxEvent>, o: Omit<TuiOptions, 'mode' | 'stages'>): Promise<number> {
+export function replayTui(events: AsyncIterable<GlassboxEvent> | TraceReader, o: Omit<TuiOptions, 'mode' | 'stages'>): Promise<number> {
+  // The file is read from now on, while the first screen draws.
+  const source = loadStream(events);
   const tl = new Timeline();
   const app = new App({ mode: 'replay', stages: [], breakpoints: o.breakpoints, lessonsDir: o.lessonsDir ?? defaultLessonsDir(), input: o.input, output: o.output });
   const player = new Player(tl, [], () => app.ui.breakpoints);
@@ -211,21 +231,36 @@ export function replayTui(events: AsyncIterable<GlassboxEvent>, o: Omit<TuiOptio
     app.ui.message = b ? `stopped ${b.kind === 'paused' ? 'at the pause ' : ''}before ${b.stage}: n/space next stage, c play to the end, p play` : 'end of the recording: ← → , . to look back, q to quit';
   };
 
+  const take = (e: GlassboxEvent) => {
+    if (quitting) {
+      // Only the exit status matters now.
+      if (e.kind === 'exit') tl.exitCode = e.code;
+      return;
+    }
+    tl.push(e);
+    if (!userBreakpoints && e.kind === 'stage' && e.phase === 'paused' && app.ui.breakpoints !== 'all') app.ui.breakpoints.add(e.stage);
+  };
   const loading = (async () => {
-    let n = 0;
+    let slice = performance.now();
     try {
-      for await (const e of events) {
-        if (quitting) {
-          // Only the exit status matters now.
-          if (e.kind === 'exit') tl.exitCode = e.code;
-          continue;
+      for await (const b of source) {
+        if (b.kind !== 'batch') take(b);
+        else {
+          // The syscalls between the other events, a run at a time.
+          let k = 0;
+          let at = 0;
+          for (const [pos, e] of b.others) {
+            if (!quitting) tl.pushSyscalls(b.syscalls, k, k + pos - at);
+            k += pos - at;
+            take(e);
+            at = pos + 1;
+          }
+          if (!quitting) tl.pushSyscalls(b.syscalls, k, b.syscalls.count);
         }
-        tl.push(e);
-        if (!userBreakpoints && e.kind === 'stage' && e.phase === 'paused' && app.ui.breakpoints !== 'all') app.ui.breakpoints.add(e.stage);
-        if (++n % 10_000 === 0) {
+        if (performance.now() - slice >= LOAD_SLICE_MS) {
           // Let the screen draw and keys arrive while a long trace loads.
           await yieldToLoop();
-          app.invalidate();
+          slice = performance.now();
         }
       }
     } catch (e) {
@@ -234,10 +269,11 @@ export function replayTui(events: AsyncIterable<GlassboxEvent>, o: Omit<TuiOptio
     tl.loaded = true;
     // The header says "loaded" now, even if the player stands still.
     sync();
-    app.invalidate();
+    app.render();
   })();
 
   let last = Date.now();
+  let loadingDrawn = 0;
   const ticker = setInterval(() => {
     const now = Date.now();
     const wall = now - last;
@@ -246,7 +282,10 @@ export function replayTui(events: AsyncIterable<GlassboxEvent>, o: Omit<TuiOptio
     const before = player.pos;
     const wasPlaying = player.playing;
     player.tick(wall);
-    if (player.pos !== before || wasPlaying !== player.playing || !tl.loaded) {
+    // A frame costs as much as thousands of events loaded: while loading, only the count would change.
+    const counting = !tl.loaded && now - loadingDrawn >= LOADING_FRAME_MS;
+    if (player.pos !== before || wasPlaying !== player.playing || counting) {
+      if (counting) loadingDrawn = now;
       sync();
       app.invalidate();
     }

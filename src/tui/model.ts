@@ -6,6 +6,7 @@
 import type { ExitEvent, GlassboxEvent, HeaderEvent, LayerState, Snapshot, StagePhase, SyscallEvent, UnpackStats, NoteEvent } from '../events/schema.js';
 import { assertNever } from '../events/schema.js';
 import { parseReference } from '../image/reference.js';
+import { LINE_ERR, LINE_NORET, LINE_STDERR, LINE_STDOUT, syscallKind, syscallText, type SyscallColumns } from './lines.js';
 
 export type StageState = 'waiting' | 'running' | 'paused' | 'done' | 'failed' | 'undone';
 
@@ -23,22 +24,23 @@ export interface StageRow {
   undone?: boolean;
 }
 
-/** What a line of the stream is. */
-export const LINE_OK = 0;
-export const LINE_ERR = 1;
-/** The call never returned (exit_group, a thread killed inside it). */
-export const LINE_NORET = 2;
-export const LINE_STDOUT = 3;
-export const LINE_STDERR = 4;
+export { LINE_ERR, LINE_NORET, LINE_OK, LINE_STDERR, LINE_STDOUT, syscallText } from './lines.js';
 
 export function isSyscallKind(kind: number): boolean {
   return kind <= LINE_NORET;
 }
 
+/** Lines an unbounded log's texts are joined in at most, a block at a time. */
+const BLOCK_LINES = 4096;
+
 /**
  * The stream's lines, one column per field: a ring of `capacity` lines (live),
  * or every line (replay, so it can seek back). Stage and syscall names are
  * interned; a line's text is `name(args) = ret`, rendered once when it arrives.
+ * Unbounded, the texts are kept in blocks: the texts of consecutive lines
+ * joined in one string, and where each starts. A million small strings cost
+ * a header each and are each copied by the garbage collector; a few hundred
+ * big ones are not.
  */
 export class SyscallLog {
   readonly capacity: number;
@@ -48,7 +50,14 @@ export class SyscallLog {
   readonly names: string[] = ['']; // index 0: program output, no syscall name
   private readonly stageIdx = new Map<string, number>();
   private readonly nameIdx = new Map<string, number>([['', 0]]);
+  /** The ring's texts; or, unbounded, the texts of the lines after the last block. */
   private texts: string[] = [];
+  /** Unbounded: the blocks, the first line of each, and each line's offset in its block. */
+  private readonly blocks: string[] = [];
+  private readonly blockFirst: number[] = [];
+  private openFirst = 0;
+  private lastBlock = 0;
+  private offCol?: Uint32Array;
   private tCol: Float64Array;
   private pidCol: Int32Array;
   private stageCol: Uint16Array;
@@ -66,6 +75,7 @@ export class SyscallLog {
     this.nameCol = new Uint16Array(n);
     this.kindCol = new Uint8Array(n);
     if (Number.isFinite(capacity)) this.texts = new Array<string>(capacity);
+    else this.offCol = new Uint32Array(n);
   }
 
   get first(): number {
@@ -104,10 +114,13 @@ export class SyscallLog {
     return Number.isFinite(this.capacity) ? i % this.capacity : i;
   }
 
-  private grow(): void {
-    const n = this.tCol.length * 2;
-    const g = <T extends Float64Array | Int32Array | Uint16Array | Uint8Array>(a: T, make: (n: number) => T): T => {
-      const b = make(n);
+  /** Unbounded: room for `n` lines in every column. */
+  private room(n: number): void {
+    if (n <= this.tCol.length) return;
+    let size = this.tCol.length * 2;
+    while (size < n) size *= 2;
+    const g = <T extends Float64Array | Int32Array | Uint32Array | Uint16Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+      const b = make(size);
       b.set(a as never);
       return b;
     };
@@ -116,28 +129,74 @@ export class SyscallLog {
     this.stageCol = g(this.stageCol, (k) => new Uint16Array(k));
     this.nameCol = g(this.nameCol, (k) => new Uint16Array(k));
     this.kindCol = g(this.kindCol, (k) => new Uint8Array(k));
+    this.offCol = g(this.offCol!, (k) => new Uint32Array(k));
+  }
+
+  /** Unbounded: the lines after the last block become a block. */
+  private seal(): void {
+    const texts = this.texts;
+    if (!texts.length) return;
+    let at = 0;
+    for (let k = 0; k < texts.length; k++) {
+      this.offCol![this.openFirst + k] = at;
+      at += texts[k]!.length;
+    }
+    this.blocks.push(texts.join(''));
+    this.blockFirst.push(this.openFirst);
+    this.texts = [];
+    this.openFirst = this.total;
   }
 
   append(text: string, name: number, stage: number, pid: number, kind: number, t: number): number {
     const i = this.total;
-    if (!Number.isFinite(this.capacity) && i >= this.tCol.length) this.grow();
     const s = this.slot(i);
-    // A string built by concatenation is a rope of its pieces (~280 bytes for a
-    // 40-character call); reading a character flattens it in place (~60).
-    this.flatten ^= text.length ? text.charCodeAt(0) : 0;
-    if (Number.isFinite(this.capacity)) this.texts[s] = text;
-    else this.texts.push(text);
+    if (Number.isFinite(this.capacity)) {
+      // A string built by concatenation is a rope of its pieces (~280 bytes for a
+      // 40-character call); reading a character flattens it in place (~60).
+      this.flatten ^= text.length ? text.charCodeAt(0) : 0;
+      this.texts[s] = text;
+    } else {
+      this.room(i + 1);
+      this.texts.push(text);
+    }
     this.tCol[s] = t;
     this.pidCol[s] = pid;
     this.stageCol[s] = stage;
     this.nameCol[s] = name;
     this.kindCol[s] = kind;
     this.total++;
+    if (this.texts.length === BLOCK_LINES && !Number.isFinite(this.capacity)) this.seal();
     return i;
   }
 
   appendSyscall(e: SyscallEvent): number {
-    return this.append(syscallText(e), this.internName(e.name), this.internStage(e.stage), e.pid, e.err ? LINE_ERR : e.ret === null ? LINE_NORET : LINE_OK, e.t);
+    return this.append(syscallText(e), this.internName(e.name), this.internStage(e.stage), e.pid, syscallKind(e), e.t);
+  }
+
+  /** Unbounded: lines [from, to) of a run of syscall columns, their texts kept as one block. */
+  appendSyscalls(c: SyscallColumns, from: number, to: number): void {
+    if (Number.isFinite(this.capacity)) throw new Error('appendSyscalls is for an unbounded log');
+    if (to <= from) return;
+    this.seal();
+    const i = this.total;
+    const n = to - from;
+    this.room(i + n);
+    const names = c.names.map((x) => this.internName(x));
+    const stages = c.stages.map((x) => this.internStage(x));
+    const start = from ? c.ends[from - 1]! : 0;
+    const off = this.offCol!;
+    for (let k = 0; k < n; k++) {
+      off[i + k] = k ? c.ends[from + k - 1]! - start : 0;
+      this.nameCol[i + k] = names[c.name[from + k]!]!;
+      this.stageCol[i + k] = stages[c.stage[from + k]!]!;
+    }
+    this.tCol.set(c.t.subarray(from, to), i);
+    this.pidCol.set(c.pid.subarray(from, to), i);
+    this.kindCol.set(c.kind.subarray(from, to), i);
+    this.blocks.push(from === 0 && to === c.count ? c.text : c.text.slice(start, c.ends[to - 1]!));
+    this.blockFirst.push(i);
+    this.total += n;
+    this.openFirst = this.total;
   }
 
   /** One line per line of output; a chunk's unfinished last line is a line too. */
@@ -149,7 +208,24 @@ export class SyscallLog {
   }
 
   text(i: number): string {
-    return this.texts[this.slot(i)]!;
+    if (Number.isFinite(this.capacity)) return this.texts[this.slot(i)]!;
+    if (i >= this.openFirst) return this.texts[i - this.openFirst]!;
+    const firsts = this.blockFirst;
+    // Lines are mostly read in order: the block of the last one read first.
+    let b = this.lastBlock;
+    if (!(b < firsts.length && firsts[b]! <= i && (b + 1 === firsts.length || i < firsts[b + 1]!))) {
+      let lo = 0;
+      let hi = firsts.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (firsts[mid]! <= i) lo = mid;
+        else hi = mid - 1;
+      }
+      b = this.lastBlock = lo;
+    }
+    const block = this.blocks[b]!;
+    const next = b + 1 < firsts.length ? firsts[b + 1]! : this.openFirst;
+    return block.slice(this.offCol![i]!, i + 1 < next ? this.offCol![i + 1]! : block.length);
   }
   t(i: number): number {
     return this.tCol[this.slot(i)]!;
@@ -166,12 +242,6 @@ export class SyscallLog {
   kind(i: number): number {
     return this.kindCol[this.slot(i)]!;
   }
-}
-
-/** strace's form: `openat(AT_FDCWD, "/etc/passwd", O_RDONLY) = -1 ENOENT <0.000012>`. */
-export function syscallText(e: SyscallEvent): string {
-  const ret = e.ret === null ? '?' : e.err ? `-1 ${e.err}` : String(e.ret);
-  return `${e.name}(${e.args.join(', ')}) = ${ret} <${(e.dur / 1e6).toFixed(6)}>`;
 }
 
 /** What the stream pane shows: by syscall name, by stage, by text, errors only. */

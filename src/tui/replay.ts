@@ -4,6 +4,7 @@
 // Seeking back rebuilds the model from the non-syscall events alone, so it
 // costs the same at event 10 as at event 1,000,000. No terminal here.
 import type { GlassboxEvent, StagePhase } from '../events/schema.js';
+import type { SyscallColumns } from './lines.js';
 import { Model, SyscallLog } from './model.js';
 import { hasBreakpoint } from './state.js';
 
@@ -36,6 +37,14 @@ export class Timeline {
   private readonly lastPhase = new Map<string, StagePhase>();
   private open?: Boundary;
   private stage = '';
+
+  /** Syscalls [from, to) of a loader's columns, as if pushed one by one. */
+  pushSyscalls(c: SyscallColumns, from: number, to: number): void {
+    if (to <= from) return;
+    this.log.appendSyscalls(c, from, to);
+    this.length += to - from;
+    this.open = undefined;
+  }
 
   push(e: GlassboxEvent): void {
     const pos = this.length++;
