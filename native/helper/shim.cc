@@ -559,8 +559,13 @@ json Handle(const json& msg) {
       if (ns >= 0) close(ns);
       if (r != 0) {
         close(fd);
-        errno = err;
-        Fail(ns < 0 ? "open" : "mount_setattr", ns < 0 ? idmap : path + " (MOUNT_ATTR_IDMAP)");
+        if (ns < 0) {
+          errno = err;
+          Fail("open", idmap);
+        }
+        // EINVAL, EPERM, ENOSYS: this kernel or this filesystem cannot idmap a mount.
+        throw SysError{err, "mount_setattr", path + " (MOUNT_ATTR_IDMAP)",
+                       std::string(strerror(err)) + ": idmapped mounts need Linux 5.12+ and a filesystem that allows them (overlayfs on them 5.19+)"};
       }
     }
     detached.insert(fd);
