@@ -10,7 +10,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fixtureImages, repoRoot } from '../test/lib/fixtures.js';
+import { fileURLToPath } from 'node:url';
+import { fixtureImages } from '../test/lib/fixtures.js';
 import { startRegistry } from '../test/lib/registry.js';
 import { dockerEngine, ensureTools, median, runsArg, settle, timed, type Sample } from './lib.js';
 
@@ -20,7 +21,8 @@ async function main(): Promise<void> {
   const fx = await fixtureImages();
   const reg = await startRegistry();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'glassbox-bench-'));
-  const bin = path.join(repoRoot(), 'dist/src/cli/bin.js');
+  // The CLI built with this bench, wherever it was compiled to: measure this build, not dist/.
+  const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/bin.js');
   const image = `${reg.host}/bench/big:latest`;
   try {
     await reg.push(fx.layout('big'), 'bench/big:latest');
