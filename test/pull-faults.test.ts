@@ -237,7 +237,8 @@ t.test('a corrupted byte in a layer blob fails with one digest mismatch error an
   const m = await layoutManifest('layered');
   const victim = m.layers[1]!.digest;
   t.equal(m.layers[0]!.digest, bb.layers[0]!.digest, 'layered shares its first layer with busybox');
-  proxy.rules = [{ match: blobRule(victim), fault: { kind: 'corrupt' } }];
+  // Late enough that the other layers are in the store: the rollback must remove them.
+  proxy.rules = [{ match: blobRule(victim), fault: { kind: 'corrupt', delayMs: 1000 } }];
   const err = await failure(pull(store, `${proxy.host}/test/layered:latest`, OPTS));
   assertOneLine(t, err, new RegExp(`layer ${escapeRe(victim)}.*digest mismatch`), 'corrupt layer');
   t.equal(blobGets(proxy, victim).length, 1, 'content that does not match its digest is refused, not fetched again as if the transfer broke');

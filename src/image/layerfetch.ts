@@ -4,18 +4,22 @@
 // blob and the layer move into the store. Any failure removes both temps.
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import type { EventSink, LayerState } from '../events/schema.js';
 import { dropEvents, hostEvent } from '../events/schema.js';
 import { GlassboxError } from '../util/errors.js';
 import { parseDigest } from './digest.js';
 import { fromPipeError, TransferError, type LayerPipeJob, type LayerPipeResult } from './layerpipe.js';
 import { LayerPool } from './layerpool.js';
+import type { WorkerSource } from './layerworker.js';
 import { layerCompression, type Compression, type Descriptor } from './mediatypes.js';
+import type { RegistryHandoff } from './registry.js';
 import type { Store } from './store.js';
 
-/** A layer blob's bytes: a registry response body, or a file (a loaded archive, a kept blob). */
-export type BlobSource = { stream: Readable; length?: number } | { file: string; length?: number };
+/**
+ * A layer blob's bytes: a file (a loaded archive, a kept blob), or a blob of
+ * a registry, which the layer worker fetches itself.
+ */
+export type BlobSource = { file: string; length?: number } | { registry: RegistryHandoff; digest: string };
 export type BlobOpener = () => Promise<BlobSource>;
 
 export interface LayerFetchOptions {
@@ -82,6 +86,7 @@ export async function ensureLayer(store: Store, desc: Descriptor, diffId: string
       try {
         if (o.signal?.aborted) throw interrupted(o.op ?? 'pull');
         await transfer(store, desc, diffId, compression, algorithm, source, {
+          events,
           haveBlob,
           haveLayer,
           stallMs: o.stallTimeoutMs ?? 30_000,
@@ -118,6 +123,7 @@ export async function ensureLayer(store: Store, desc: Descriptor, diffId: string
 }
 
 interface TransferOptions {
+  events: EventSink;
   haveBlob: boolean;
   haveLayer: boolean;
   stallMs: number;
@@ -152,22 +158,30 @@ async function transfer(
       if (e instanceof GlassboxError) throw e;
       throw new TransferError((e as Error).message);
     }
-    if (t.signal?.aborted) {
-      if ('stream' in src) src.stream.destroy();
-      throw interrupted(t.op);
-    }
+    if (t.signal?.aborted) throw interrupted(t.op);
     if (tmpLayer) fs.mkdirSync(join(tmpLayer, 'diff'), { recursive: true, mode: 0o755 });
     const job: LayerPipeJob = { compression, algorithm, blobFile: tmpBlob, layerDir: tmpLayer ? join(tmpLayer, 'diff') : undefined, stallMs: t.stallMs };
     let r: LayerPipeResult;
     try {
-      r = await t.pool.run({ job, src, layer: desc.digest, op: t.op, subject: t.subject, onBytes: (n) => t.report('downloading', n), signal: t.signal });
+      const source: WorkerSource = 'file' in src ? { kind: 'file', file: src.file } : { kind: 'registry', registry: src.registry, digest: src.digest };
+      r = await t.pool.run({
+        job,
+        source,
+        layer: desc.digest,
+        op: t.op,
+        subject: t.subject,
+        onBytes: (n) => t.report('downloading', n),
+        events: t.events,
+        signal: t.signal,
+      });
     } catch (e) {
       if (t.signal?.aborted) throw interrupted(t.op);
       throw e;
     }
     if (t.signal?.aborted) throw interrupted(t.op);
-    if (src.length !== undefined && r.bytes !== src.length) {
-      throw new TransferError(`body ended after ${r.bytes} of ${src.length} bytes`);
+    const declared = 'file' in src ? src.length : r.declared;
+    if (declared !== undefined && r.bytes !== declared) {
+      throw new TransferError(`body ended after ${r.bytes} of ${declared} bytes`);
     }
     t.report('verifying', r.bytes);
     if (r.digest !== desc.digest) {

@@ -9,6 +9,7 @@ import * as zlib from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import type { Compression } from './mediatypes.js';
 import { GlassboxError } from '../util/errors.js';
+import { describeFetchError } from './registry.js';
 import { layerExtractor, type UnpackResult } from './unpack.js';
 
 /** A failure of the transfer itself (reset, truncation, stall): worth another attempt. */
@@ -26,6 +27,8 @@ class Tap extends Writable {
   readonly hash;
   bytes = 0;
   downError: Error | undefined;
+  /** Saving the blob failed: the host's refusal, not the source's. */
+  saveError: Error | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -62,6 +65,7 @@ class Tap extends Writable {
         while (off < chunk.length) off += fs.writeSync(this.fd, chunk, off);
       }
     } catch (e) {
+      this.saveError = e as Error;
       return cb(e as Error);
     }
     this.onBytes(this.bytes, chunk.length);
@@ -151,7 +155,8 @@ export interface LayerPipeJob {
 
 /** An error that crossed from a worker: enough to rebuild it on the other side. */
 export interface PipeError {
-  kind: 'transfer' | 'refused' | 'system' | 'data';
+  /** request: the registry's own answer (404, 401, a Retry-After too long), rebuilt word for word. */
+  kind: 'transfer' | 'refused' | 'system' | 'data' | 'request';
   message: string;
   code?: string;
   syscall?: string;
@@ -180,6 +185,8 @@ export function fromPipeError(p: PipeError, layer: string, op: string, subject?:
       return Object.assign(new Error(p.message), { code: p.code, syscall: p.syscall, path: p.path });
     case 'data':
       return new GlassboxError(`layer ${layer}: the content matches its digest but is not a valid layer: ${p.message}`, { op, subject, code: 'EBADMSG' });
+    case 'request':
+      return new GlassboxError(p.detail ?? p.message, { op: p.op ?? op, subject: p.subject, code: p.code });
   }
 }
 
@@ -193,15 +200,23 @@ export interface LayerPipeResult {
   unpack?: UnpackResult;
   /** Why decompressing or unpacking failed, the body itself being whole. */
   downstream?: PipeError;
+  /** The length the source announced (Content-Length), when it did. */
+  declared?: number;
 }
 
 /**
  * Run one transfer. Throws TransferError for what the source did (reset,
- * truncation, stall: worth a retry) and system errors for what the host
- * refused while saving the blob. Everything after that is reported in the
+ * truncation, stall: worth a retry; from a file, only truncation and
+ * stalls) and system errors for what the host refused while saving the blob. Everything after that is reported in the
  * result, next to the digest, for the caller to judge in that order.
  */
-export async function runLayerPipe(source: Readable, job: LayerPipeJob, onBytes: (total: number, chunk: number) => void, signal?: AbortSignal): Promise<LayerPipeResult> {
+export async function runLayerPipe(
+  source: Readable,
+  job: LayerPipeJob,
+  onBytes: (total: number, chunk: number) => void,
+  signal?: AbortSignal,
+  network = false,
+): Promise<LayerPipeResult> {
   const fd = job.blobFile ? fs.openSync(job.blobFile, 'wx', 0o600) : undefined;
   try {
     const stages: NodeJS.ReadWriteStream[] = [];
@@ -239,7 +254,10 @@ export async function runLayerPipe(source: Readable, job: LayerPipeJob, onBytes:
     const [downR, unpackR] = await Promise.allSettled([downFlow, extracted]);
     signal?.removeEventListener('abort', onAbort);
     if (srcErr) {
-      if (srcErr.syscall || srcErr instanceof TransferError) throw srcErr;
+      if (srcErr instanceof TransferError || srcErr === tap.saveError) throw srcErr;
+      // A connection that breaks (a reset is a system error too) is worth another attempt; a file that cannot be read is not.
+      if (network) throw new TransferError(`body broke after ${tap.bytes} bytes: ${describeFetchError(srcErr)}`);
+      if (srcErr.syscall) throw srcErr;
       throw new TransferError(srcErr.message || String(srcErr));
     }
     // The body is whole. What failed after it: the extractor's own verdict

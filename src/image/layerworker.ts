@@ -1,88 +1,96 @@
-// A layer worker thread: runs layer transfers (hash, save, decompress,
-// unpack) off the main thread, several at once, so the layers of one image
-// use every core while the main thread only moves network bytes and draws
-// progress. The pool (layerpool.ts) keeps one worker per core.
+// A layer worker thread: runs layer transfers (fetch, hash, save,
+// decompress, unpack) off the main thread, several at once, so the layers of
+// one image use every core while the main thread only draws progress. The
+// pool (layerpool.ts) keeps one worker per core.
 //
-// Network bytes arrive as 'chunk' messages from the main thread, which keeps
-// at most IN_FLIGHT bytes per job unacknowledged: memory stays bounded however
-// large the layer, and a slow disk slows the download instead of filling
-// memory. A file source (a loaded archive, a blob already stored) is read here.
+// A worker fetches its layer's blob itself, with a registry client made
+// from the main thread's (same options, same token): the bytes never cross
+// a thread boundary. Crossing cost a copy of every chunk, a message and an
+// acknowledgement per chunk, and left every chunk to the garbage collector
+// of both threads (V8 frees a dead buffer only when its heap fills or
+// ~64 MB of buffers are outstanding, so each isolate that touches the bytes
+// holds up to that much more). Backpressure is then the stream's own: the
+// socket is read only as fast as the disk takes what was read.
 import * as fs from 'node:fs';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
+import type { GlassboxEvent } from '../events/schema.js';
+import { GlassboxError } from '../util/errors.js';
 import { runLayerPipe, toPipeError, TransferError, type LayerPipeJob, type LayerPipeResult, type PipeError } from './layerpipe.js';
+import { describeFetchError, RegistryClient, type RegistryHandoff } from './registry.js';
 
-/** Bytes the main thread may send for one job before the worker acknowledges them. */
-export const IN_FLIGHT = 2 << 20;
+/** Where a transfer's bytes come from: a file (a loaded archive, a kept blob) or a registry. */
+export type WorkerSource = { kind: 'file'; file: string } | { kind: 'registry'; registry: RegistryHandoff; digest: string };
 
-export type WorkerSource = { kind: 'messages' } | { kind: 'file'; file: string };
-
-export type ToWorker =
-  | { type: 'start'; id: number; job: LayerPipeJob; source: WorkerSource }
-  | { type: 'chunk'; id: number; data: Uint8Array }
-  | { type: 'end'; id: number }
-  /** The main thread's read failed: a transfer error, worth a retry. */
-  | { type: 'fail'; id: number; message: string }
-  | { type: 'abort'; id: number };
+export type ToWorker = { type: 'start'; id: number; job: LayerPipeJob; source: WorkerSource } | { type: 'abort'; id: number };
 
 export type FromWorker =
-  | { type: 'ack'; id: number; bytes: number }
   | { type: 'progress'; id: number; bytes: number }
+  /** An event of the worker's registry client (http, auth, retry). */
+  | { type: 'event'; id: number; event: GlassboxEvent }
   | { type: 'done'; id: number; result: LayerPipeResult }
   | { type: 'error'; id: number; error: PipeError };
 
-interface Running {
-  source: Readable;
-  abort: AbortController;
+/** The registry's answer, or why there was none: its own errors cross whole, the rest are worth a retry. */
+async function openBlob(client: RegistryClient, digest: string): Promise<{ stream: Readable; length?: number }> {
+  try {
+    return await client.blob(digest);
+  } catch (e) {
+    if (e instanceof GlassboxError) throw e;
+    throw new TransferError(describeFetchError(e));
+  }
+}
+
+function requestError(e: unknown): PipeError {
+  if (!(e instanceof GlassboxError)) return toPipeError(e);
+  return { kind: 'request', message: e.message, detail: e.detail, op: e.op, subject: e.subject, code: e.code };
 }
 
 const port = parentPort;
 if (port) {
-  const running = new Map<number, Running>();
+  const running = new Map<number, AbortController>();
   const post = (m: FromWorker) => port.postMessage(m);
 
-  const start = (id: number, job: LayerPipeJob, from: WorkerSource) => {
-    const fromMessages = from.kind === 'messages';
-    const source = fromMessages ? new Readable({ read() {} }) : fs.createReadStream(from.file, { highWaterMark: 256 << 10 });
+  const start = async (id: number, job: LayerPipeJob, from: WorkerSource): Promise<void> => {
     const abort = new AbortController();
-    running.set(id, { source, abort });
+    running.set(id, abort);
     let last = 0;
-    const onBytes = (n: number, chunk: number) => {
-      if (fromMessages) post({ type: 'ack', id, bytes: chunk });
+    const onBytes = (n: number) => {
       const now = Date.now();
       if (now - last < 100) return;
       last = now;
       post({ type: 'progress', id, bytes: n });
     };
-    runLayerPipe(source, job, onBytes, abort.signal).then(
-      (result) => {
-        running.delete(id);
-        post({ type: 'done', id, result });
-      },
-      (e: unknown) => {
-        running.delete(id);
-        source.destroy();
-        post({ type: 'error', id, error: toPipeError(e) });
-      },
-    );
+    let source: Readable | undefined;
+    let opened = false;
+    try {
+      let declared: number | undefined;
+      if (from.kind === 'file') {
+        source = fs.createReadStream(from.file, { highWaterMark: 256 << 10 });
+      } else {
+        const client = RegistryClient.fromHandoff(from.registry, abort.signal, (event) => post({ type: 'event', id, event }));
+        const res = await openBlob(client, from.digest);
+        source = res.stream;
+        declared = res.length;
+      }
+      opened = true;
+      const result = await runLayerPipe(source, job, onBytes, abort.signal, from.kind === 'registry');
+      post({ type: 'done', id, result: { ...result, declared } });
+    } catch (e) {
+      source?.destroy();
+      post({ type: 'error', id, error: opened ? toPipeError(e) : requestError(e) });
+    } finally {
+      running.delete(id);
+    }
   };
 
   port.on('message', (msg: ToWorker) => {
-    if (msg.type === 'start') return start(msg.id, msg.job, msg.source);
-    const r = running.get(msg.id);
-    if (!r) return;
     switch (msg.type) {
-      case 'chunk':
-        r.source.push(Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength));
-        break;
-      case 'end':
-        r.source.push(null);
-        break;
-      case 'fail':
-        r.source.destroy(new TransferError(msg.message));
+      case 'start':
+        void start(msg.id, msg.job, msg.source);
         break;
       case 'abort':
-        r.abort.abort();
+        running.get(msg.id)?.abort();
         break;
     }
   });

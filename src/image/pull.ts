@@ -106,6 +106,9 @@ export async function pull(store: Store, input: string, o: PullOptions = {}): Pr
   const fail = (msg: string, code?: string) => new GlassboxError(msg, { op: 'pull', subject: name, code });
 
   return asWriter(store, async ({ pool, committed }) => {
+    // A layer worker takes ~100 ms to start: start one now, while the
+    // manifest is on its way, and the rest once the manifest says how many.
+    pool.warm(1);
     const top = await client.manifest(ref.digest ?? ref.tag!);
     let manifestBlob = top;
     let indexBlob: typeof top | undefined;
@@ -126,6 +129,7 @@ export async function pull(store: Store, input: string, o: PullOptions = {}): Pr
     o.signal?.throwIfAborted();
     const manifest = parseJson<ImageManifest>(manifestBlob.body, 'manifest');
     checkManifest(manifest, `manifest ${manifestBlob.digest}`);
+    pool.warm(manifest.layers.filter((l) => !store.hasBlob(l.digest, l.size)).length);
     const configBuf = await client.blobBuffer(manifest.config.digest, MAX_CONFIG_BYTES);
     const config = parseJson<ImageConfig>(configBuf, 'image config');
     checkConfig(config, manifest, `image config ${manifest.config.digest}`);
@@ -147,7 +151,8 @@ export async function pull(store: Store, input: string, o: PullOptions = {}): Pr
         const i = next++;
         const { desc, diffId } = layers[i]!;
         try {
-          const r = await ensureLayer(store, desc, diffId, () => client.blob(desc.digest), {
+          // The layer worker fetches the blob, with this client's token.
+          const r = await ensureLayer(store, desc, diffId, async () => ({ registry: client.handoff(), digest: desc.digest }), {
             events,
             stallTimeoutMs: o.stallTimeoutMs,
             retries: client.retries,

@@ -54,11 +54,27 @@ export interface FetchedManifest {
 }
 
 export interface BlobResponse {
-  /** The body; the layer pool feeds it to a worker thread. */
+  /** The body: a layer worker reads it (layerworker.ts). */
   stream: Readable;
   /** Content-Length, when the server sent one. */
   length?: number;
   url: string;
+}
+
+/**
+ * What another thread needs to make this client's requests: its options and
+ * the authorization it holds, as plain data (a layer worker fetches its
+ * layer's blob itself, see layerworker.ts).
+ */
+export interface RegistryHandoff {
+  domain: string;
+  repository: string;
+  credentials?: Credentials;
+  insecure?: boolean;
+  retry: RetryPolicy;
+  timeoutMs: number;
+  stallTimeoutMs: number;
+  authorization?: string;
 }
 
 interface Challenge {
@@ -126,6 +142,29 @@ export class RegistryClient {
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.stallMs = opts.stallTimeoutMs ?? 30_000;
     this.scope = `repository:${opts.repository}:pull`;
+  }
+
+  /** This client as plain data, for a layer worker. */
+  handoff(): RegistryHandoff {
+    const o = this.opts;
+    return {
+      domain: o.domain,
+      repository: o.repository,
+      credentials: o.credentials,
+      insecure: o.insecure,
+      retry: this.retry,
+      timeoutMs: this.timeoutMs,
+      stallTimeoutMs: this.stallMs,
+      authorization: this.authorization,
+    };
+  }
+
+  /** The client a handoff describes, in this thread: it starts with the token the first one got. */
+  static fromHandoff(h: RegistryHandoff, signal?: AbortSignal, events?: EventSink): RegistryClient {
+    const { authorization, ...opts } = h;
+    const c = new RegistryClient({ ...opts, signal, events });
+    c.authorization = authorization;
+    return c;
   }
 
   private fail(message: string, code?: string, cause?: unknown): GlassboxError {

@@ -12,8 +12,8 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 
 export type Fault =
-  /** flip one byte of the response body at `offset` (default: the middle); buffers the body */
-  | { kind: 'corrupt'; offset?: number }
+  /** flip one byte of the response body at `offset` (default: the middle); buffers the body, and sends it after `delayMs` */
+  | { kind: 'corrupt'; offset?: number; delayMs?: number }
   /** send the real Content-Length but only `bytes` of the body (default: half), then destroy the socket */
   | { kind: 'truncate'; bytes?: number }
   /** answer with this status instead of forwarding (the request is not sent upstream) */
@@ -220,6 +220,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
           body[at] = body[at]! ^ 0xff;
         }
         headers['content-length'] = body.length;
+        if (fault.delayMs) await sleep(fault.delayMs);
         return send(res, entry, status, headers, body);
       }
       case 'truncate': {
