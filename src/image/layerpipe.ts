@@ -11,6 +11,7 @@ import type { Compression } from './mediatypes.js';
 import { GlassboxError } from '../util/errors.js';
 import { describeFetchError } from './registry.js';
 import { layerExtractor, type UnpackResult } from './unpack.js';
+import { buffersAllocated } from './youngbuffers.js';
 
 /** A failure of the transfer itself (reset, truncation, stall): worth another attempt. */
 export class TransferError extends Error {
@@ -57,6 +58,7 @@ class Tap extends Writable {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (error?: Error | null) => void): void {
     this.arm();
+    buffersAllocated(chunk.length);
     this.hash.update(chunk);
     this.bytes += chunk.length;
     try {
@@ -96,6 +98,8 @@ class Tap extends Writable {
 class Hasher extends Transform {
   readonly hash = createHash('sha256');
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    // The decompressor's output: new buffers too.
+    buffersAllocated(chunk.length);
     this.hash.update(chunk);
     cb(null, chunk);
   }
