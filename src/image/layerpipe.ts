@@ -132,8 +132,12 @@ function zstdDecompressor(): Transform {
   return out;
 }
 
-/** Large output chunks: fewer callbacks per megabyte, the main cost of gunzip in Node. */
-const ZLIB_CHUNK = 128 * 1024;
+/**
+ * Large output buffers: fewer callbacks and allocations per megabyte, the
+ * main cost of gunzip in Node (42 MB of a layer: 83 ms of CPU at 128 kB,
+ * 49 ms at 512 kB, no better above). A job holds about one of them.
+ */
+const ZLIB_CHUNK = 512 * 1024;
 
 export function decompressor(c: Compression): Transform | undefined {
   switch (c) {
