@@ -248,6 +248,28 @@ export function readTrace(path: string): TraceReader {
  * for a fraction of the cost of an await per event.
  */
 export async function* readTraceBatches(path: string): AsyncGenerator<GlassboxEvent[], void, undefined> {
+  let batch: GlassboxEvent[] = [];
+  try {
+    for await (const _ of readTraceInto(path, (e) => batch.push(e))) {
+      if (!batch.length) continue;
+      const b = batch;
+      batch = [];
+      yield b;
+    }
+  } catch (e) {
+    // Every event before the break first.
+    if (batch.length) yield batch;
+    throw e;
+  }
+}
+
+/**
+ * The lowest level: each event handed to `take` as soon as its line is
+ * parsed (a caller that keeps only what it needs of an event lets the rest
+ * go at once), and a pause after each piece of the file read, where the
+ * caller may do its own work. The same events and errors as readTrace.
+ */
+export async function* readTraceInto(path: string, take: (e: GlassboxEvent) => void): AsyncGenerator<void, void, undefined> {
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
@@ -259,8 +281,7 @@ export async function* readTraceBatches(path: string): AsyncGenerator<GlassboxEv
   let rest: Buffer[] = [];
   let restBytes = 0;
   let sawAny = false;
-  let batch: GlassboxEvent[] = [];
-  /** Parse the whole lines in `text` (it ends with a newline) into the batch. */
+  /** Parse the whole lines in `text` (it ends with a newline), each to `take`. */
   const parseLines = (text: string) => {
     let from = 0;
     for (;;) {
@@ -274,7 +295,7 @@ export async function* readTraceBatches(path: string): AsyncGenerator<GlassboxEv
         if (n === 1) throw fail(path, 'not a glassbox trace: the first line is not a header', 'EINVAL');
         continue;
       }
-      batch.push(parseLine(path, line, n));
+      take(parseLine(path, line, n));
     }
   };
   try {
@@ -312,19 +333,9 @@ export async function* readTraceBatches(path: string): AsyncGenerator<GlassboxEv
           rest.push(Buffer.from(chunk.subarray(lastNl + 1)));
           restBytes = chunk.length - lastNl - 1;
         }
-        if (batch.length) {
-          const b = batch;
-          batch = [];
-          yield b;
-        }
+        yield;
       }
     } catch (e) {
-      // Every event before the break first.
-      if (batch.length) {
-        const b = batch;
-        batch = [];
-        yield b;
-      }
       if (e instanceof GlassboxError) throw e;
       const z = e as Error & { code?: string };
       if (typeof z.code === 'string' && z.code.startsWith('Z_')) throw fail(path, `line ${n + 1}: ${zlibWhy(z)}`, 'EBADMSG', e);
@@ -341,7 +352,8 @@ export async function* readTraceBatches(path: string): AsyncGenerator<GlassboxEv
         whole = false;
       }
       if (!whole && n > 1) throw fail(path, `line ${n}: the file ends in the middle of a line (a recording cut short)`);
-      yield [parseLine(path, text, n)];
+      take(parseLine(path, text, n));
+      yield;
     }
     if (n === 0) throw fail(path, 'not a glassbox trace: the file is empty', 'EINVAL');
   } finally {

@@ -51,6 +51,8 @@ export interface SyscallColumns {
   stages: string[];
 }
 
+const JOIN_LINES = 256;
+
 /**
  * Builds SyscallColumns a syscall at a time. The texts are not built one by
  * one: their pieces go in one list, joined once, which copies each piece once
@@ -59,6 +61,8 @@ export interface SyscallColumns {
  */
 export class ColumnsBuilder {
   private pieces: string[] = [];
+  /** The texts so far, joined JOIN_LINES at a time: the pieces of a few hundred lines is all that is kept in pieces. */
+  private joined: string[] = [];
   private at = 0;
   private ends: number[] = [];
   private t: number[] = [];
@@ -96,6 +100,10 @@ export class ColumnsBuilder {
     p.push(') = ', ret, ' <', secs, '>');
     this.at = at;
     this.ends.push(at);
+    if (this.ends.length % JOIN_LINES === 0) {
+      this.joined.push(p.join(''));
+      this.pieces = [];
+    }
     this.t.push(e.t);
     this.pid.push(e.pid);
     this.kind.push(syscallKind(e));
@@ -107,7 +115,7 @@ export class ColumnsBuilder {
   take(): SyscallColumns {
     const c: SyscallColumns = {
       count: this.ends.length,
-      text: this.pieces.join(''),
+      text: this.joined.length ? this.joined.join('') + this.pieces.join('') : this.pieces.join(''),
       ends: new Uint32Array(this.ends),
       t: new Float64Array(this.t),
       pid: new Int32Array(this.pid),
@@ -118,6 +126,7 @@ export class ColumnsBuilder {
       stages: [...this.stages.keys()],
     };
     this.pieces = [];
+    this.joined = [];
     this.at = 0;
     this.ends = [];
     this.t = [];

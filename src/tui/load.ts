@@ -4,7 +4,7 @@
 // away; on this thread if no worker can start.
 import { Worker } from 'node:worker_threads';
 import type { GlassboxEvent } from '../events/schema.js';
-import { readTraceBatches } from '../trace/read.js';
+import { readTraceInto } from '../trace/read.js';
 import { ColumnsBuilder, type SyscallColumns } from './lines.js';
 
 /** The events of a piece of the file: `count` of them in order, the syscalls as columns, the others as they are with their place among the `count`. */
@@ -17,6 +17,26 @@ export interface LoadBatch {
 
 /** What the worker posts: batches in file order, then one end or one error. */
 export type LoadMessage = LoadBatch | { kind: 'end' } | { kind: 'error'; message: string };
+
+/**
+ * Bytes of batches the worker may have sent that the TUI's thread has not
+ * filed yet. While the first screen draws (most of a second) the worker
+ * reads on; unbounded, on a busy machine, the whole trace would wait in
+ * messages beside its copy in the log.
+ */
+export const IN_FLIGHT_BYTES = 48 * 1024 * 1024;
+
+/**
+ * The worker's heap: what it keeps is one batch, so a small young generation
+ * (collected often, each time quickly) and a cap on the old one keep it to
+ * tens of MB; with V8's defaults it grew by a hundred, for nothing.
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 256 };
+
+/** What a batch costs in a message, near enough. */
+export function batchBytes(b: LoadBatch): number {
+  return b.syscalls.text.length + b.syscalls.count * 24 + b.others.length * 1024;
+}
 
 /** Syscalls per batch at least: a few hundred batches for a million. */
 const BATCH_SYSCALLS = 4096;
@@ -40,14 +60,15 @@ export async function* loadBatches(path: string): AsyncGenerator<LoadBatch, void
     sent++;
     return b;
   };
+  // Each event filed as it is parsed: kept, a syscall event would outlive a garbage collection or two for nothing.
+  const file = (e: GlassboxEvent) => {
+    if (e.kind === 'syscall') cols.add(e);
+    else others.push([count, e]);
+    count++;
+  };
   try {
-    for await (const batch of readTraceBatches(path)) {
-      for (const e of batch) {
-        if (e.kind === 'syscall') cols.add(e);
-        else others.push([count, e]);
-        count++;
-      }
-      if (!sent || cols.count >= BATCH_SYSCALLS || others.length >= BATCH_OTHERS) yield take();
+    for await (const _ of readTraceInto(path, file)) {
+      if (count && (!sent || cols.count >= BATCH_SYSCALLS || others.length >= BATCH_OTHERS)) yield take();
     }
   } catch (e) {
     // Every event before the break first.
@@ -71,7 +92,7 @@ export function transferable(b: LoadBatch): ArrayBuffer[] {
 export function loadInWorker(path: string): AsyncGenerator<LoadBatch, void, undefined> {
   let worker: Worker;
   try {
-    worker = new Worker(new URL('./load-worker.js', import.meta.url), { workerData: { path } });
+    worker = new Worker(new URL('./load-worker.js', import.meta.url), { workerData: { path }, resourceLimits: WORKER_LIMITS });
   } catch {
     return loadBatches(path);
   }
@@ -108,8 +129,11 @@ export function loadInWorker(path: string): AsyncGenerator<LoadBatch, void, unde
             queue.splice(0, head);
             head = 0;
           }
-          if (m.kind === 'batch') yield m;
-          else if (m.kind === 'end') return;
+          if (m.kind === 'batch') {
+            yield m;
+            // Filed: the worker may send as much again.
+            worker.postMessage(batchBytes(m));
+          } else if (m.kind === 'end') return;
           else throw new Error(m.message);
         } else if (failure && !heard) {
           // No worker after all (a build without the worker's file, a thread limit): read here.

@@ -117,8 +117,9 @@ export class SyscallLog {
   /** Unbounded: room for `n` lines in every column. */
   private room(n: number): void {
     if (n <= this.tCol.length) return;
-    let size = this.tCol.length * 2;
-    while (size < n) size *= 2;
+    // By half again, not double: a million lines' columns overshoot by a few MB, not twenty.
+    let size = Math.ceil(this.tCol.length * 1.5);
+    while (size < n) size = Math.ceil(size * 1.5);
     const g = <T extends Float64Array | Int32Array | Uint32Array | Uint16Array | Uint8Array>(a: T, make: (n: number) => T): T => {
       const b = make(size);
       b.set(a as never);
