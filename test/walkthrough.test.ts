@@ -132,7 +132,7 @@ t.test('a malformed walkthrough is one line naming the file and the line', async
   const cases: [string, string, number, RegExp][] = [
     ['no-command', GOOD.replace('command: hostname\n', ''), 5, /missing "command:"/],
     ['empty-command', GOOD.replace('command: hostname', 'command:'), 4, /missing "command:"/],
-    ['unknown-stage', GOOD.replace('break: exec', 'break: exec, ns-user'), 5, /unknown stage "ns-user"; stages: pull, create/],
+    ['unknown-stage', GOOD.replace('break: exec', 'break: exec, ns-time'), 5, /unknown stage "ns-time"; stages: pull, create/],
     ['unknown-note-stage', GOOD.replace('## at exec', '## at ns-foo'), 10, /unknown stage "ns-foo"/],
     ['note-not-a-stop', GOOD + '\n## at running\n\nlate\n', 18, /a note at running, which is not in "break:" \(line 5\)/],
     ['no-note', GOOD.replace('break: exec', 'break: rootfs, exec'), 5, /no note for rootfs: add a "## at rootfs" section/],

@@ -69,7 +69,7 @@ export const PLACEHOLDERS: Readonly<Record<string, { from: string; what: string 
   id: { from: 'spawn', what: "the container's short id (12 hex digits)" },
   merged: { from: 'spawn', what: "the container's overlay mount point, on the host" },
   pid: { from: 'cgroup', what: 'the helper; from the rootfs pause on, PID 1 as the host numbers it' },
-  cgroup: { from: 'ns-mnt', what: "the container's cgroup directory (the memory controller's where it has one)" },
+  cgroup: { from: 'ns-user', what: "the container's cgroup directory (the memory controller's where it has one)" },
 };
 
 /** What the intro and the "## after" note may use: the run has not started, or is over. */
