@@ -51,17 +51,13 @@ export interface SyscallColumns {
   stages: string[];
 }
 
+/** Texts joined into one string this many at a time: a few hundred small strings alive at once, not thousands. */
 const JOIN_LINES = 256;
 
-/**
- * Builds SyscallColumns a syscall at a time. The texts are not built one by
- * one: their pieces go in one list, joined once, which copies each piece once
- * (a text built by concatenation is a tree of its pieces, copied again when
- * flattened).
- */
+/** Builds SyscallColumns a syscall at a time. */
 export class ColumnsBuilder {
-  private pieces: string[] = [];
-  /** The texts so far, joined JOIN_LINES at a time: the pieces of a few hundred lines is all that is kept in pieces. */
+  private texts: string[] = [];
+  /** The texts so far, joined JOIN_LINES at a time. */
   private joined: string[] = [];
   private at = 0;
   private ends: number[] = [];
@@ -77,32 +73,14 @@ export class ColumnsBuilder {
     return this.ends.length;
   }
 
-  /** The same text as syscallText(e), in pieces. */
   add(e: SyscallEvent): void {
-    const p = this.pieces;
-    const args = e.args;
-    const ret = e.ret === null ? '?' : e.err ? `-1 ${e.err}` : String(e.ret);
-    const secs = seconds(e.dur);
-    let at = this.at + e.name.length + ret.length + secs.length + 8;
-    p.push(e.name, '(');
-    for (let k = 0; k < args.length; k++) {
-      // What join makes of an element that is not a string.
-      const a = args[k] as unknown;
-      const s = typeof a === 'string' ? a : a === null || a === undefined ? '' : String(a);
-      if (k) {
-        p.push(', ', s);
-        at += s.length + 2;
-      } else {
-        p.push(s);
-        at += s.length;
-      }
-    }
-    p.push(') = ', ret, ' <', secs, '>');
-    this.at = at;
-    this.ends.push(at);
-    if (this.ends.length % JOIN_LINES === 0) {
-      this.joined.push(p.join(''));
-      this.pieces = [];
+    const text = syscallText(e);
+    this.texts.push(text);
+    this.at += text.length;
+    this.ends.push(this.at);
+    if (this.texts.length === JOIN_LINES) {
+      this.joined.push(this.texts.join(''));
+      this.texts = [];
     }
     this.t.push(e.t);
     this.pid.push(e.pid);
@@ -115,7 +93,7 @@ export class ColumnsBuilder {
   take(): SyscallColumns {
     const c: SyscallColumns = {
       count: this.ends.length,
-      text: this.joined.length ? this.joined.join('') + this.pieces.join('') : this.pieces.join(''),
+      text: this.joined.length ? this.joined.join('') + this.texts.join('') : this.texts.join(''),
       ends: new Uint32Array(this.ends),
       t: new Float64Array(this.t),
       pid: new Int32Array(this.pid),
@@ -125,7 +103,7 @@ export class ColumnsBuilder {
       names: [...this.names.keys()],
       stages: [...this.stages.keys()],
     };
-    this.pieces = [];
+    this.texts = [];
     this.joined = [];
     this.at = 0;
     this.ends = [];
