@@ -167,6 +167,17 @@ t.test('Ctrl-C at a pause undoes every completed stage, at every stage', async (
   }
 });
 
+t.test('a reader that goes away (run ... 2>&1 | head) does not end the run half done: nothing is left', async (t) => {
+  const child = spawn(process.execPath, [bin(), '--root', root, 'run', '--plain', '--rm', 'busybox', 'sh', '-c', 'sleep 0.5; exit 0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Read the first lines, then close both pipes, as head does.
+  await new Promise<void>((resolve) => child.stderr.once('data', () => resolve()));
+  child.stdout.destroy();
+  child.stderr.destroy();
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  t.equal(code, 0, 'the run ended as the program did: 0, not a crash on EPIPE');
+  assertNothingLeft(t);
+});
+
 t.test('cgroup limits: visible inside, enforced, and reported', async (t) => {
   const seen = run(['--memory', '64m', '--cpus', '0.5', '--pids-limit', '20', 'busybox', 'sh', '-c', 'cat /proc/self/cgroup; ls /sys/fs/cgroup']);
   t.equal(seen.status, 0, seen.stderr);
