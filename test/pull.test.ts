@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import type { GlassboxEvent } from '../src/events/schema.js';
 import { exportImage, listImages, prune, removeImages } from '../src/image/images.js';
@@ -12,8 +13,11 @@ import { pull } from '../src/image/pull.js';
 import { RegistryClient } from '../src/image/registry.js';
 import { Store } from '../src/image/store.js';
 import { addon } from '../src/native/addon.js';
-import { fixtureImages, repoRoot, type FixtureImages } from './lib/fixtures.js';
+import { fixtureImages, type FixtureImages } from './lib/fixtures.js';
 import { startRegistry, type Registry } from './lib/registry.js';
+
+/** The CLI compiled with this test, wherever that is (dist/, or a private out dir). */
+const CLI_BIN = fileURLToPath(new URL('../src/cli/bin.js', import.meta.url));
 
 let fx: FixtureImages;
 let reg: Registry;
@@ -89,6 +93,29 @@ t.test('a second pull finds every layer in the store and downloads no blob', asy
   t.notOk(r.layers[0]!.fetched);
   const blobGets = events.filter((e) => e.kind === 'host' && e.detail.what === 'http' && /\/blobs\//.test(e.detail.url));
   t.equal(blobGets.length, 1, 'only the config blob is fetched again');
+});
+
+t.test('a pull of a 100 MB image peaks under 150 MB of memory, and its layer bytes never reach the main thread', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'glassbox-store-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const root = path.join(dir, 'store');
+  // In a process of its own, so that its peak is the pull's alone.
+  const script = `
+    const { Store } = await import(${JSON.stringify(new URL('../src/image/store.js', import.meta.url).href)});
+    const { pull } = await import(${JSON.stringify(new URL('../src/image/pull.js', import.meta.url).href)});
+    let mainBuffers = 0;
+    const timer = setInterval(() => (mainBuffers = Math.max(mainBuffers, process.memoryUsage().arrayBuffers)), 5);
+    await pull(await Store.open(${JSON.stringify(root)}), ${JSON.stringify(`${reg.host}/test/big:latest`)});
+    clearInterval(timer);
+    console.log(JSON.stringify({ maxRssKb: process.resourceUsage().maxRSS, mainBuffers }));`;
+  const file = path.join(dir, 'pull.mjs');
+  fs.writeFileSync(file, script);
+  // tap's process hooks put themselves into every child's NODE_OPTIONS, with a loader thread of ~50 MB.
+  const r = spawnSync('sh', ['-c', 'unset NODE_OPTIONS; exec "$0" "$@"', process.execPath, file], { encoding: 'utf8' });
+  t.equal(r.status, 0, r.stderr);
+  const { maxRssKb, mainBuffers } = JSON.parse(r.stdout) as { maxRssKb: number; mainBuffers: number };
+  t.ok(maxRssKb < 150 * 1024, `peak RSS ${(maxRssKb / 1024).toFixed(0)} MB`);
+  t.ok(mainBuffers < 8 << 20, `the main thread held at most ${(mainBuffers / 1048576).toFixed(1)} MB of buffers`);
 });
 
 t.test('an image in Docker schema 2 format pulls like an OCI one', async (t) => {
@@ -236,7 +263,7 @@ t.test('pull by digest records name@digest, and rmi takes a short image id', asy
 t.test('the CLI pulls, lists, exports and removes with one line per problem', async (t) => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'glassbox-cli-'));
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
-  const bin = path.join(repoRoot(), 'dist/src/cli/bin.js');
+  const bin = CLI_BIN;
   const run = (...args: string[]) => spawnSync(process.execPath, [bin, '--root', root, ...args], { encoding: 'utf8' });
   const p = run('pull', `${reg.host}/library/busybox`);
   t.equal(p.status, 0, p.stderr);
@@ -262,7 +289,7 @@ t.test('credentials come from -u with --password-stdin, or from a docker credent
   const auth = await startRegistry({ htpasswd: { user: 'student', password: 'correct horse' } });
   t.teardown(() => auth.stop());
   await auth.push(fx.layout('busybox'), 'library/busybox:latest');
-  const bin = path.join(repoRoot(), 'dist/src/cli/bin.js');
+  const bin = CLI_BIN;
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'glassbox-creds-'));
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   const ref = `${auth.host}/library/busybox`;

@@ -1,12 +1,13 @@
-// One worker thread per core, shared by every layer transfer of a pull or a
-// load. A worker runs several transfers at once; a job goes to the worker
-// with the fewest. Fewer isolates than layers keeps memory low (each V8
-// isolate costs ~11 MB before it does anything).
+// One worker thread per core, at most MAX_LAYER_THREADS, shared by every
+// layer transfer of a pull or a load. A worker runs several transfers at
+// once; a job goes to the worker with the fewest. Fewer isolates than layers
+// keeps memory low (each V8 isolate costs ~11 MB before it does anything).
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { EventSink } from '../events/schema.js';
 import { fromPipeError, type LayerPipeJob, type LayerPipeResult } from './layerpipe.js';
 import type { FromWorker, ToWorker, WorkerSource } from './layerworker.js';
+import { MAX_LAYER_THREADS } from './limits.js';
 
 interface Job {
   resolve(r: LayerPipeResult): void;
@@ -42,7 +43,7 @@ export class LayerPool {
   private nextId = 1;
   private closed = false;
 
-  constructor(private readonly size = Math.max(1, os.availableParallelism())) {}
+  constructor(private readonly size = Math.max(1, Math.min(MAX_LAYER_THREADS, os.availableParallelism()))) {}
 
   private spawn(): Slot {
     const worker = new Worker(new URL('./layerworker.js', import.meta.url));
