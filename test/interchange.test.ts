@@ -4,15 +4,19 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { exportImage, listImages } from '../src/image/images.js';
 import { loadImages, saveImages } from '../src/image/interchange.js';
 import { parsePlatform } from '../src/image/platform.js';
 import { pull } from '../src/image/pull.js';
 import { Store } from '../src/image/store.js';
-import { fixtureImages, repoRoot, type FixtureImages } from './lib/fixtures.js';
+import { fixtureImages, type FixtureImages } from './lib/fixtures.js';
 import { startRegistry, type Registry } from './lib/registry.js';
 import { tmpdir } from './lib/tmp.js';
+
+/** The CLI compiled with this test, wherever that is (dist/, or a private out dir). */
+const CLI_BIN = fileURLToPath(new URL('../src/cli/bin.js', import.meta.url));
 
 let fx: FixtureImages;
 let reg: Registry;
@@ -147,7 +151,7 @@ t.test('broken or hostile archives fail with one line and leave nothing behind',
   await t.rejects(loadImages(store, layout, { name: 'x' }), /^load \S+: layer sha256:[a-f0-9]{64}: digest mismatch/);
   assertEmptyStore(t, store);
   // the CLI says it in one line
-  const bin = path.join(repoRoot(), 'dist/src/cli/bin.js');
+  const bin = CLI_BIN;
   const r = spawnSync(process.execPath, [bin, '--root', store.root, 'load', '-i', path.join(dir, 'nope.tar')], { encoding: 'utf8' });
   t.equal(r.status, 1);
   t.equal(r.stderr, `glassbox: load ${path.join(dir, 'nope.tar')}: no such file or directory\n`);

@@ -4,11 +4,15 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { fixtureImages, repoRoot } from './lib/fixtures.js';
+import { fixtureImages } from './lib/fixtures.js';
 import { startFaultProxy } from './lib/faultproxy.js';
 import { startRegistry } from './lib/registry.js';
+
+/** The CLI compiled with this test, wherever that is (dist/, or a private out dir). */
+const CLI_BIN = fileURLToPath(new URL('../src/cli/bin.js', import.meta.url));
 
 const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
 
@@ -24,7 +28,7 @@ t.test('on a terminal, each layer has one progress line redrawn in place', async
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'glassbox-tty-'));
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   const session = `glassbox-progress-${process.pid}`;
-  const bin = path.join(repoRoot(), 'dist/src/cli/bin.js');
+  const bin = CLI_BIN;
   const ref = `${proxy.host}/test/layered:latest`;
   tmux('new-session', '-d', '-s', session, '-x', '120', '-y', '30', `${process.execPath} ${bin} --root ${root} pull ${ref}; echo EXIT=$?; sleep 60`);
   t.teardown(() => spawnSync('tmux', ['kill-session', '-t', session]));
@@ -55,7 +59,7 @@ t.test('piped, progress is plain lines, one per state change', async (t) => {
   await reg.push(fx.layout('busybox'), 'library/busybox:latest');
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'glassbox-plain-'));
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
-  const r = spawnSync(process.execPath, [path.join(repoRoot(), 'dist/src/cli/bin.js'), '--root', root, 'pull', `${reg.host}/library/busybox`], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [CLI_BIN, '--root', root, 'pull', `${reg.host}/library/busybox`], { encoding: 'utf8' });
   t.equal(r.status, 0, r.stderr);
   t.notMatch(r.stdout, /\x1b\[/, 'no terminal escapes');
   const lines = r.stdout.trim().split('\n');

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { isAbort, main } from '../src/cli/main.js';
 import type { GlassboxEvent } from '../src/events/schema.js';
 import { hostPlatform } from '../src/image/platform.js';
@@ -19,9 +20,12 @@ import type { RetryPolicy } from '../src/image/registry.js';
 import { Store } from '../src/image/store.js';
 import { describe, GlassboxError } from '../src/util/errors.js';
 import { startFaultProxy, type FaultProxy, type LogEntry } from './lib/faultproxy.js';
-import { fixtureImages, repoRoot, type FixtureImage, type FixtureImages } from './lib/fixtures.js';
+import { fixtureImages, type FixtureImage, type FixtureImages } from './lib/fixtures.js';
 import { startRegistry, type Registry } from './lib/registry.js';
 import { startTokenServer } from './lib/tokenserver.js';
+
+/** The CLI compiled with this test, wherever that is (dist/, or a private out dir). */
+const CLI_BIN = fileURLToPath(new URL('../src/cli/bin.js', import.meta.url));
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0];
 
@@ -204,7 +208,7 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 20_000): P
   }
 }
 
-const BIN = (): string => path.join(repoRoot(), 'dist', 'src', 'cli', 'bin.js');
+const BIN = (): string => CLI_BIN;
 
 interface CliRun { child: ChildProcess; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> }
 
