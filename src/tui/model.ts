@@ -33,14 +33,20 @@ export function isSyscallKind(kind: number): boolean {
 /** Lines an unbounded log's texts are joined in at most, a block at a time. */
 const BLOCK_LINES = 4096;
 
+/** Lines per chunk of an unbounded log's columns. */
+const CHUNK_SHIFT = 16;
+const CHUNK = 1 << CHUNK_SHIFT;
+const CHUNK_MASK = CHUNK - 1;
+
 /**
  * The stream's lines, one column per field: a ring of `capacity` lines (live),
  * or every line (replay, so it can seek back). Stage and syscall names are
  * interned; a line's text is `name(args) = ret`, rendered once when it arrives.
- * Unbounded, the texts are kept in blocks: the texts of consecutive lines
- * joined in one string, and where each starts. A million small strings cost
- * a header each and are each copied by the garbage collector; a few hundred
- * big ones are not.
+ * Unbounded, the columns grow a chunk at a time (never copied into a bigger
+ * array, which would hold a million lines' columns twice for a moment), and
+ * the texts are kept in blocks: the texts of consecutive lines joined in one
+ * string, and where each starts. A million small strings cost a header each
+ * and are each copied by the garbage collector; a few hundred big ones are not.
  */
 export class SyscallLog {
   readonly capacity: number;
@@ -50,6 +56,7 @@ export class SyscallLog {
   readonly names: string[] = ['']; // index 0: program output, no syscall name
   private readonly stageIdx = new Map<string, number>();
   private readonly nameIdx = new Map<string, number>([['', 0]]);
+  private readonly ring: boolean;
   /** The ring's texts; or, unbounded, the texts of the lines after the last block. */
   private texts: string[] = [];
   /** Unbounded: the blocks, the first line of each, and each line's offset in its block. */
@@ -57,29 +64,36 @@ export class SyscallLog {
   private readonly blockFirst: number[] = [];
   private openFirst = 0;
   private lastBlock = 0;
-  private offCol?: Uint32Array;
-  private tCol: Float64Array;
-  private pidCol: Int32Array;
-  private stageCol: Uint16Array;
-  private nameCol: Uint16Array;
-  private kindCol: Uint8Array;
+  /** The ring's columns. */
+  private readonly tCol: Float64Array;
+  private readonly pidCol: Int32Array;
+  private readonly stageCol: Uint16Array;
+  private readonly nameCol: Uint16Array;
+  private readonly kindCol: Uint8Array;
+  /** Unbounded: the columns' chunks. */
+  private readonly tCh: Float64Array[] = [];
+  private readonly pidCh: Int32Array[] = [];
+  private readonly stageCh: Uint16Array[] = [];
+  private readonly nameCh: Uint16Array[] = [];
+  private readonly kindCh: Uint8Array[] = [];
+  private readonly offCh: Uint32Array[] = [];
   /** Where the flattening reads go, so no compiler drops them as unused. */
   private flatten = 0;
 
   constructor(capacity = 5000) {
     this.capacity = capacity;
-    const n = Number.isFinite(capacity) ? capacity : 4096;
+    this.ring = Number.isFinite(capacity);
+    const n = this.ring ? capacity : 0;
     this.tCol = new Float64Array(n);
     this.pidCol = new Int32Array(n);
     this.stageCol = new Uint16Array(n);
     this.nameCol = new Uint16Array(n);
     this.kindCol = new Uint8Array(n);
-    if (Number.isFinite(capacity)) this.texts = new Array<string>(capacity);
-    else this.offCol = new Uint32Array(n);
+    if (this.ring) this.texts = new Array<string>(capacity);
   }
 
   get first(): number {
-    return Number.isFinite(this.capacity) ? Math.max(0, this.total - this.capacity) : 0;
+    return this.ring ? Math.max(0, this.total - this.capacity) : 0;
   }
 
   internStage(id: string): number {
@@ -110,27 +124,16 @@ export class SyscallLog {
     return this.stageIdx.get(id);
   }
 
-  private slot(i: number): number {
-    return Number.isFinite(this.capacity) ? i % this.capacity : i;
-  }
-
   /** Unbounded: room for `n` lines in every column. */
   private room(n: number): void {
-    if (n <= this.tCol.length) return;
-    // By half again, not double: a million lines' columns overshoot by a few MB, not twenty.
-    let size = Math.ceil(this.tCol.length * 1.5);
-    while (size < n) size = Math.ceil(size * 1.5);
-    const g = <T extends Float64Array | Int32Array | Uint32Array | Uint16Array | Uint8Array>(a: T, make: (n: number) => T): T => {
-      const b = make(size);
-      b.set(a as never);
-      return b;
-    };
-    this.tCol = g(this.tCol, (k) => new Float64Array(k));
-    this.pidCol = g(this.pidCol, (k) => new Int32Array(k));
-    this.stageCol = g(this.stageCol, (k) => new Uint16Array(k));
-    this.nameCol = g(this.nameCol, (k) => new Uint16Array(k));
-    this.kindCol = g(this.kindCol, (k) => new Uint8Array(k));
-    this.offCol = g(this.offCol!, (k) => new Uint32Array(k));
+    while (this.tCh.length * CHUNK < n) {
+      this.tCh.push(new Float64Array(CHUNK));
+      this.pidCh.push(new Int32Array(CHUNK));
+      this.stageCh.push(new Uint16Array(CHUNK));
+      this.nameCh.push(new Uint16Array(CHUNK));
+      this.kindCh.push(new Uint8Array(CHUNK));
+      this.offCh.push(new Uint32Array(CHUNK));
+    }
   }
 
   /** Unbounded: the lines after the last block become a block. */
@@ -139,7 +142,8 @@ export class SyscallLog {
     if (!texts.length) return;
     let at = 0;
     for (let k = 0; k < texts.length; k++) {
-      this.offCol![this.openFirst + k] = at;
+      const i = this.openFirst + k;
+      this.offCh[i >>> CHUNK_SHIFT]![i & CHUNK_MASK] = at;
       at += texts[k]!.length;
     }
     this.blocks.push(texts.join(''));
@@ -150,23 +154,30 @@ export class SyscallLog {
 
   append(text: string, name: number, stage: number, pid: number, kind: number, t: number): number {
     const i = this.total;
-    const s = this.slot(i);
-    if (Number.isFinite(this.capacity)) {
+    if (this.ring) {
+      const s = i % this.capacity;
       // A string built by concatenation is a rope of its pieces (~280 bytes for a
       // 40-character call); reading a character flattens it in place (~60).
       this.flatten ^= text.length ? text.charCodeAt(0) : 0;
       this.texts[s] = text;
+      this.tCol[s] = t;
+      this.pidCol[s] = pid;
+      this.stageCol[s] = stage;
+      this.nameCol[s] = name;
+      this.kindCol[s] = kind;
     } else {
       this.room(i + 1);
       this.texts.push(text);
+      const c = i >>> CHUNK_SHIFT;
+      const o = i & CHUNK_MASK;
+      this.tCh[c]![o] = t;
+      this.pidCh[c]![o] = pid;
+      this.stageCh[c]![o] = stage;
+      this.nameCh[c]![o] = name;
+      this.kindCh[c]![o] = kind;
     }
-    this.tCol[s] = t;
-    this.pidCol[s] = pid;
-    this.stageCol[s] = stage;
-    this.nameCol[s] = name;
-    this.kindCol[s] = kind;
     this.total++;
-    if (this.texts.length === BLOCK_LINES && !Number.isFinite(this.capacity)) this.seal();
+    if (!this.ring && this.texts.length === BLOCK_LINES) this.seal();
     return i;
   }
 
@@ -176,27 +187,36 @@ export class SyscallLog {
 
   /** Unbounded: lines [from, to) of a run of syscall columns, their texts kept as one block. */
   appendSyscalls(c: SyscallColumns, from: number, to: number): void {
-    if (Number.isFinite(this.capacity)) throw new Error('appendSyscalls is for an unbounded log');
+    if (this.ring) throw new Error('appendSyscalls is for an unbounded log');
     if (to <= from) return;
     this.seal();
-    const i = this.total;
-    const n = to - from;
-    this.room(i + n);
+    const first = this.total;
+    this.room(first + to - from);
     const names = c.names.map((x) => this.internName(x));
     const stages = c.stages.map((x) => this.internStage(x));
     const start = from ? c.ends[from - 1]! : 0;
-    const off = this.offCol!;
-    for (let k = 0; k < n; k++) {
-      off[i + k] = k ? c.ends[from + k - 1]! - start : 0;
-      this.nameCol[i + k] = names[c.name[from + k]!]!;
-      this.stageCol[i + k] = stages[c.stage[from + k]!]!;
+    // A chunk at a time: the run may start in one and end in the next.
+    for (let k = from; k < to; ) {
+      const i = first + k - from;
+      const ch = i >>> CHUNK_SHIFT;
+      const o = i & CHUNK_MASK;
+      const n = Math.min(to - k, CHUNK - o);
+      const off = this.offCh[ch]!;
+      const nameCol = this.nameCh[ch]!;
+      const stageCol = this.stageCh[ch]!;
+      for (let j = 0; j < n; j++) {
+        off[o + j] = k + j > from ? c.ends[k + j - 1]! - start : 0;
+        nameCol[o + j] = names[c.name[k + j]!]!;
+        stageCol[o + j] = stages[c.stage[k + j]!]!;
+      }
+      this.tCh[ch]!.set(c.t.subarray(k, k + n), o);
+      this.pidCh[ch]!.set(c.pid.subarray(k, k + n), o);
+      this.kindCh[ch]!.set(c.kind.subarray(k, k + n), o);
+      k += n;
     }
-    this.tCol.set(c.t.subarray(from, to), i);
-    this.pidCol.set(c.pid.subarray(from, to), i);
-    this.kindCol.set(c.kind.subarray(from, to), i);
     this.blocks.push(from === 0 && to === c.count ? c.text : c.text.slice(start, c.ends[to - 1]!));
-    this.blockFirst.push(i);
-    this.total += n;
+    this.blockFirst.push(first);
+    this.total += to - from;
     this.openFirst = this.total;
   }
 
@@ -209,7 +229,7 @@ export class SyscallLog {
   }
 
   text(i: number): string {
-    if (Number.isFinite(this.capacity)) return this.texts[this.slot(i)]!;
+    if (this.ring) return this.texts[i % this.capacity]!;
     if (i >= this.openFirst) return this.texts[i - this.openFirst]!;
     const firsts = this.blockFirst;
     // Lines are mostly read in order: the block of the last one read first.
@@ -226,22 +246,24 @@ export class SyscallLog {
     }
     const block = this.blocks[b]!;
     const next = b + 1 < firsts.length ? firsts[b + 1]! : this.openFirst;
-    return block.slice(this.offCol![i]!, i + 1 < next ? this.offCol![i + 1]! : block.length);
+    const from = this.offCh[i >>> CHUNK_SHIFT]![i & CHUNK_MASK]!;
+    const j = i + 1;
+    return block.slice(from, j < next ? this.offCh[j >>> CHUNK_SHIFT]![j & CHUNK_MASK]! : block.length);
   }
   t(i: number): number {
-    return this.tCol[this.slot(i)]!;
+    return this.ring ? this.tCol[i % this.capacity]! : this.tCh[i >>> CHUNK_SHIFT]![i & CHUNK_MASK]!;
   }
   pid(i: number): number {
-    return this.pidCol[this.slot(i)]!;
+    return this.ring ? this.pidCol[i % this.capacity]! : this.pidCh[i >>> CHUNK_SHIFT]![i & CHUNK_MASK]!;
   }
   stage(i: number): number {
-    return this.stageCol[this.slot(i)]!;
+    return this.ring ? this.stageCol[i % this.capacity]! : this.stageCh[i >>> CHUNK_SHIFT]![i & CHUNK_MASK]!;
   }
   name(i: number): number {
-    return this.nameCol[this.slot(i)]!;
+    return this.ring ? this.nameCol[i % this.capacity]! : this.nameCh[i >>> CHUNK_SHIFT]![i & CHUNK_MASK]!;
   }
   kind(i: number): number {
-    return this.kindCol[this.slot(i)]!;
+    return this.ring ? this.kindCol[i % this.capacity]! : this.kindCh[i >>> CHUNK_SHIFT]![i & CHUNK_MASK]!;
   }
 }
 
