@@ -264,12 +264,59 @@ export async function* readTraceBatches(path: string): AsyncGenerator<GlassboxEv
 }
 
 /**
+ * Whole lines of a trace (bytes ending with a newline), the first of them
+ * line `first`: each event to `take` as soon as its line is parsed. Returns
+ * the number of lines. Throws the reader's GlassboxError for a broken line,
+ * after the events before it.
+ */
+export function parseLines(path: string, bytes: Buffer, first: number, take: (e: GlassboxEvent) => void): number {
+  // A newline byte is never inside a UTF-8 sequence, so whole lines decode on their own; ASCII (most traces) at memcpy speed, as latin1.
+  const text = bytes.toString(isAscii(bytes) ? 'latin1' : 'utf8');
+  let n = first - 1;
+  let from = 0;
+  for (;;) {
+    const nl = text.indexOf('\n', from);
+    if (nl < 0) return n - first + 1;
+    n++;
+    // JSON.parse takes a trailing \r as the whitespace it is; a line without its `{` is looked at closer.
+    const line = text.slice(from, nl);
+    from = nl + 1;
+    if (line.charCodeAt(0) !== 0x7b && !line.trim()) {
+      if (n === 1) throw fail(path, 'not a glassbox trace: the first line is not a header', 'EINVAL');
+      continue;
+    }
+    take(parseLine(path, line, n));
+  }
+}
+
+/** Newlines in `bytes`. */
+function countLines(bytes: Buffer): number {
+  let count = 0;
+  for (let at = bytes.indexOf(10); at >= 0; at = bytes.indexOf(10, at + 1)) count++;
+  return count;
+}
+
+/**
+ * Takes whole lines (bytes ending with a newline, the first of them line
+ * `first`, `count` of them) to be parsed elsewhere (parseLines), or says
+ * false and they are parsed here. The bytes are only good during the call.
+ */
+export type LineHandoff = (bytes: Buffer, first: number, count: number) => boolean;
+
+/** Pieces smaller than this are parsed where they are read: not worth a message. */
+const HANDOFF_MIN = 64 * 1024;
+/** The size of a piece that may be handed off: parsed in a few ms, so the other parser's thread stays responsive. */
+const HANDOFF_PIECE = 256 * 1024;
+
+/**
  * The lowest level: each event handed to `take` as soon as its line is
  * parsed (a caller that keeps only what it needs of an event lets the rest
  * go at once), and a pause after each piece of the file read, where the
  * caller may do its own work. The same events and errors as readTrace.
+ * With `handoff`, pieces of whole lines after the first line may go to
+ * another parser instead (which then owes their events and errors).
  */
-export async function* readTraceInto(path: string, take: (e: GlassboxEvent) => void): AsyncGenerator<void, void, undefined> {
+export async function* readTraceInto(path: string, take: (e: GlassboxEvent) => void, handoff?: LineHandoff): AsyncGenerator<void, void, undefined> {
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
@@ -281,22 +328,25 @@ export async function* readTraceInto(path: string, take: (e: GlassboxEvent) => v
   let rest: Buffer[] = [];
   let restBytes = 0;
   let sawAny = false;
-  /** Parse the whole lines in `text` (it ends with a newline), each to `take`. */
-  const parseLines = (text: string) => {
-    let from = 0;
-    for (;;) {
-      const nl = text.indexOf('\n', from);
-      if (nl < 0) return;
-      n++;
-      // JSON.parse takes a trailing \r as the whitespace it is; a line without its `{` is looked at closer.
-      const line = text.slice(from, nl);
-      from = nl + 1;
-      if (line.charCodeAt(0) !== 0x7b && !line.trim()) {
-        if (n === 1) throw fail(path, 'not a glassbox trace: the first line is not a header', 'EINVAL');
-        continue;
+  const piece = (bytes: Buffer) => {
+    if (handoff && n > 0 && bytes.length >= HANDOFF_MIN) {
+      const count = countLines(bytes);
+      if (handoff(bytes, n + 1, count)) {
+        n += count;
+        return;
       }
-      take(parseLine(path, line, n));
     }
+    n += parseLines(path, bytes, n + 1, take);
+  };
+  /** Whole lines, in pieces of about HANDOFF_PIECE when they may be handed off. */
+  const wholeLines = (bytes: Buffer) => {
+    let at = 0;
+    while (handoff && bytes.length - at > 2 * HANDOFF_PIECE) {
+      const nl = bytes.indexOf(10, at + HANDOFF_PIECE);
+      piece(bytes.subarray(at, nl + 1));
+      at = nl + 1;
+    }
+    piece(at ? bytes.subarray(at) : bytes);
   };
   try {
     try {
@@ -314,21 +364,17 @@ export async function* readTraceInto(path: string, take: (e: GlassboxEvent) => v
           if (restBytes > MAX_LINE) throw fail(path, `line ${n + 1}: longer than ${MAX_LINE / 1024 / 1024} MB: not a trace line`);
           continue;
         }
-        // A newline byte is never inside a UTF-8 sequence: the text is cut at newlines and decoded in pieces.
+        // The text is cut at newlines: the line begun in earlier chunks, then the chunk's whole lines.
         let at = 0;
         if (restBytes) {
           rest.push(chunk.subarray(0, firstNl + 1));
-          parseLines(Buffer.concat(rest).toString('utf8'));
+          wholeLines(Buffer.concat(rest));
           rest = [];
           restBytes = 0;
           at = firstNl + 1;
         }
         const lastNl = chunk.lastIndexOf(10);
-        if (lastNl >= at) {
-          const whole = chunk.subarray(at, lastNl + 1);
-          // Most traces are ASCII, which decodes as latin1 at memcpy speed.
-          parseLines(whole.toString(isAscii(whole) ? 'latin1' : 'utf8'));
-        }
+        if (lastNl >= at) wholeLines(chunk.subarray(at, lastNl + 1));
         if (lastNl + 1 < chunk.length) {
           rest.push(Buffer.from(chunk.subarray(lastNl + 1)));
           restBytes = chunk.length - lastNl - 1;

@@ -1,22 +1,32 @@
 // The replay loader's thread (src/tui/load.ts): reads a trace file with the
 // reader's checks and turns its syscalls into the stream's lines, so the
-// TUI's thread only files them away. With two cores a million events load
-// while the first screen draws.
+// TUI's thread only files them away. When that thread keeps up, every other
+// piece of lines goes to it to parse, so both parse at once.
 import { parentPort, workerData } from 'node:worker_threads';
-import { batchBytes, IN_FLIGHT_BYTES, loadBatches, transferable, type LoadMessage } from './load.js';
+import { IN_FLIGHT_BYTES, LINES_IN_FLIGHT, loadBatches, messageBytes, transferable, type LoadAck, type LoadMessage } from './load.js';
 
 async function main(path: string, port: NonNullable<typeof parentPort>): Promise<void> {
-  // The TUI's thread says how many bytes of batches it has filed.
+  // What the TUI's thread has not filed yet, and the pieces of lines it has not parsed.
   let inFlight = 0;
+  let lines = 0;
   let room: (() => void) | undefined;
-  port.on('message', (filed: number) => {
-    inFlight -= filed;
+  port.on('message', (a: LoadAck) => {
+    inFlight -= a.filed;
+    lines -= a.parsed;
     if (inFlight < IN_FLIGHT_BYTES) room?.();
   });
+  // Alternate while it keeps up: it parses one piece while this thread parses the next.
+  let mine = false;
+  const handOver = () => {
+    mine = !mine;
+    if (mine || lines >= LINES_IN_FLIGHT) return false;
+    lines++;
+    return true;
+  };
   try {
-    for await (const b of loadBatches(path)) {
-      inFlight += batchBytes(b);
-      port.postMessage(b satisfies LoadMessage, transferable(b));
+    for await (const m of loadBatches(path, handOver)) {
+      inFlight += messageBytes(m);
+      port.postMessage(m satisfies LoadMessage, transferable(m));
       while (inFlight >= IN_FLIGHT_BYTES) await new Promise<void>((r) => (room = r));
       room = undefined;
     }
