@@ -1,7 +1,7 @@
 // The replay loader's thread (src/tui/load.ts): reads a trace file with the
 // reader's checks and turns its syscalls into the stream's lines, so the
-// TUI's thread only files them away. When that thread keeps up, every other
-// piece of lines goes to it to parse, so both parse at once.
+// TUI's thread only files them away. When that thread has time, pieces of
+// lines go to it to parse, so both parse at once.
 import { parentPort, workerData } from 'node:worker_threads';
 import { IN_FLIGHT_BYTES, LINES_IN_FLIGHT, loadBatches, messageBytes, transferable, type LoadAck, type LoadMessage } from './load.js';
 
@@ -15,11 +15,9 @@ async function main(path: string, port: NonNullable<typeof parentPort>): Promise
     lines -= a.parsed;
     if (inFlight < IN_FLIGHT_BYTES) room?.();
   });
-  // Alternate while it keeps up: it parses one piece while this thread parses the next.
-  let mine = false;
+  // A piece goes to it whenever it has room: busy (drawing), it has none and this thread parses on; idle, it takes as many as it parses.
   const handOver = () => {
-    mine = !mine;
-    if (mine || lines >= LINES_IN_FLIGHT) return false;
+    if (lines >= LINES_IN_FLIGHT) return false;
     lines++;
     return true;
   };
