@@ -16,8 +16,13 @@ import type { Readable } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
 import type { GlassboxEvent } from '../events/schema.js';
 import { GlassboxError } from '../util/errors.js';
-import { runLayerPipe, toPipeError, TransferError, type LayerPipeJob, type LayerPipeResult, type PipeError } from './layerpipe.js';
+import type { LayerPipeJob, LayerPipeResult, PipeError } from './layerpipe.js';
 import { describeFetchError, RegistryClient, type RegistryHandoff } from './registry.js';
+
+// The layer pipeline's code (tar-stream, zlib, the addon) takes ~30 ms to
+// load: the first request goes out meanwhile, its bytes waiting in the socket.
+const layerPipe = import('./layerpipe.js');
+layerPipe.catch(() => {}); // reported to the job that awaits it
 
 /** Where a transfer's bytes come from: a file (a loaded archive, a kept blob) or a registry. */
 export type WorkerSource = { kind: 'file'; file: string } | { kind: 'registry'; registry: RegistryHandoff; digest: string };
@@ -31,19 +36,19 @@ export type FromWorker =
   | { type: 'done'; id: number; result: LayerPipeResult }
   | { type: 'error'; id: number; error: PipeError };
 
-/** The registry's answer, or why there was none: its own errors cross whole, the rest are worth a retry. */
-async function openBlob(client: RegistryClient, digest: string): Promise<{ stream: Readable; length?: number }> {
-  try {
-    return await client.blob(digest);
-  } catch (e) {
-    if (e instanceof GlassboxError) throw e;
-    throw new TransferError(describeFetchError(e));
-  }
+/** Why the registry gave no body: its own errors cross whole, the rest are worth a retry. */
+function requestError(e: unknown): PipeError {
+  if (!(e instanceof GlassboxError)) return { kind: 'transfer', message: describeFetchError(e) };
+  return { kind: 'request', message: e.message, detail: e.detail, op: e.op, subject: e.subject, code: e.code };
 }
 
-function requestError(e: unknown): PipeError {
-  if (!(e instanceof GlassboxError)) return toPipeError(e);
-  return { kind: 'request', message: e.message, detail: e.detail, op: e.op, subject: e.subject, code: e.code };
+/** A failure of the pipeline, as it crosses to the main thread (a pipeline that did not even load is a plain error). */
+async function pipeError(e: unknown): Promise<PipeError> {
+  try {
+    return (await layerPipe).toPipeError(e);
+  } catch (x) {
+    return { kind: 'system', message: (x as Error).message ?? String(x) };
+  }
 }
 
 const port = parentPort;
@@ -69,16 +74,17 @@ if (port) {
         source = fs.createReadStream(from.file, { highWaterMark: 256 << 10 });
       } else {
         const client = RegistryClient.fromHandoff(from.registry, abort.signal, (event) => post({ type: 'event', id, event }));
-        const res = await openBlob(client, from.digest);
+        const res = await client.blob(from.digest);
         source = res.stream;
         declared = res.length;
       }
       opened = true;
+      const { runLayerPipe } = await layerPipe;
       const result = await runLayerPipe(source, job, onBytes, abort.signal, from.kind === 'registry');
       post({ type: 'done', id, result: { ...result, declared } });
     } catch (e) {
       source?.destroy();
-      post({ type: 'error', id, error: opened ? toPipeError(e) : requestError(e) });
+      post({ type: 'error', id, error: opened ? await pipeError(e) : requestError(e) });
     } finally {
       running.delete(id);
     }
