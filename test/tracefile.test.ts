@@ -44,6 +44,18 @@ async function readAll(file: string): Promise<{ events: GlassboxEvent[]; error?:
   return { events };
 }
 
+/** readAll through the reader's batches. */
+async function readAllBatches(file: string): Promise<{ events: GlassboxEvent[]; error?: GlassboxError }> {
+  const events: GlassboxEvent[] = [];
+  try {
+    for await (const b of readTrace(file).batches()) events.push(...b);
+  } catch (e) {
+    if (!(e instanceof GlassboxError)) throw e;
+    return { events, error: e };
+  }
+  return { events };
+}
+
 /** The environment of a plain user's shell: no colours, and none of tap's hooks (they write to root's .tap/). */
 function plainEnv(): NodeJS.ProcessEnv {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && !/^_?TAP/.test(k)));
@@ -216,6 +228,9 @@ t.test('a broken trace is one line saying what and where, after the events befor
   for (const c of cases) {
     const p = file(c.name, c.data);
     const r = await readAll(p);
+    const batched = await readAllBatches(p);
+    t.equal(batched.error?.message, r.error?.message, `${c.name}: in batches, the same error`);
+    t.same(batched.events, r.events, `${c.name}: after the same events`);
     t.ok(r.error, `${c.name}: an error`);
     t.match(r.error?.message, c.message, `${c.name}: ${r.error?.message}`);
     t.ok(r.error?.message.startsWith(`trace ${p}: `), `${c.name}: names the file`);
@@ -234,6 +249,32 @@ t.test('a broken trace is one line saying what and where, after the events befor
   const replay = cli(['replay', missing]);
   t.equal(replay.status, 1);
   t.equal(replay.stderr, `glassbox: trace ${missing}: no such file\n`);
+});
+
+t.test('lines across the reads: CRLF, UTF-8 cut between two reads, a line longer than a read, blank lines', async (t) => {
+  const dir = tmpdir(t, 'trace-across');
+  const good = runStream({ iterations: 1 });
+  // Output data of multi-byte characters, placed so that one straddles the 1 MiB read boundary; a line of 3 MB.
+  const out = (t0: number, data: string): GlassboxEvent => ({ kind: 'output', t: t0, stream: 'stdout', data });
+  const head = jsonl(good.slice(0, 3));
+  const pad = 1024 * 1024 - Buffer.byteLength(head) - 60;
+  const events = [...good.slice(0, 3), out(1, 'x'.repeat(pad)), out(2, 'é€😀'.repeat(40)), out(3, 'y'.repeat(3_000_000)), ...good.slice(3)];
+  const lf = jsonl(events);
+  const crlf = lf.replace(/\n/g, '\r\n');
+  const blank = lf.replace(/\n/, '\n\n   \n');
+  for (const [name, data] of [
+    ['lf.jsonl', lf],
+    ['crlf.jsonl', crlf],
+    ['blank.jsonl', blank],
+    ['crlf.jsonl.gz', gzipSync(crlf)],
+  ] as const) {
+    const p = path.join(dir, name);
+    fs.writeFileSync(p, data);
+    const r = await readAll(p);
+    t.equal(r.error, undefined, `${name}: read`);
+    t.same(r.events, events, `${name}: every event as written`);
+    t.same((await readAllBatches(p)).events, events, `${name}: and in batches`);
+  }
 });
 
 t.test('trace stats counts calls, errors and time per stage, strace -c style, and lists the slowest', async (t) => {

@@ -231,32 +231,26 @@ export function replayTui(events: AsyncIterable<GlassboxEvent> | TraceReader, o:
     app.ui.message = b ? `stopped ${b.kind === 'paused' ? 'at the pause ' : ''}before ${b.stage}: n/space next stage, c play to the end, p play` : 'end of the recording: ← → , . to look back, q to quit';
   };
 
-  const take = (e: GlassboxEvent) => {
-    if (quitting) {
-      // Only the exit status matters now.
-      if (e.kind === 'exit') tl.exitCode = e.code;
-      return;
-    }
-    tl.push(e);
+  /** By default the replay stops where the recording paused. */
+  const pausedAt = (e: GlassboxEvent) => {
     if (!userBreakpoints && e.kind === 'stage' && e.phase === 'paused' && app.ui.breakpoints !== 'all') app.ui.breakpoints.add(e.stage);
+  };
+  // After q, only the exit status matters.
+  const exitOf = (e: GlassboxEvent) => {
+    if (e.kind === 'exit') tl.exitCode = e.code;
   };
   const loading = (async () => {
     let slice = performance.now();
     try {
       for await (const b of source) {
-        if (b.kind !== 'batch') take(b);
-        else {
-          // The syscalls between the other events, a run at a time.
-          let k = 0;
-          let at = 0;
-          for (const [pos, e] of b.others) {
-            if (!quitting) tl.pushSyscalls(b.syscalls, k, k + pos - at);
-            k += pos - at;
-            take(e);
-            at = pos + 1;
+        if (b.kind !== 'batch') {
+          if (quitting) exitOf(b);
+          else {
+            tl.push(b);
+            pausedAt(b);
           }
-          if (!quitting) tl.pushSyscalls(b.syscalls, k, b.syscalls.count);
-        }
+        } else if (quitting) for (const [, e] of b.others) exitOf(e);
+        else tl.pushBatch(b, pausedAt);
         if (performance.now() - slice >= LOAD_SLICE_MS) {
           // Let the screen draw and keys arrive while a long trace loads.
           await yieldToLoop();

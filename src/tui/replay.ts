@@ -5,6 +5,7 @@
 // costs the same at event 10 as at event 1,000,000. No terminal here.
 import type { GlassboxEvent, StagePhase } from '../events/schema.js';
 import type { SyscallColumns } from './lines.js';
+import type { LoadBatch } from './load.js';
 import { Model, SyscallLog } from './model.js';
 import { hasBreakpoint } from './state.js';
 
@@ -37,6 +38,21 @@ export class Timeline {
   private readonly lastPhase = new Map<string, StagePhase>();
   private open?: Boundary;
   private stage = '';
+
+  /** A loader's batch, as if its events were pushed one by one; `after` sees each event that is not a syscall once it is in. */
+  pushBatch(b: LoadBatch, after?: (e: GlassboxEvent) => void): void {
+    // The syscalls between the other events, a run at a time.
+    let k = 0;
+    let at = 0;
+    for (const [pos, e] of b.others) {
+      this.pushSyscalls(b.syscalls, k, k + pos - at);
+      k += pos - at;
+      this.push(e);
+      after?.(e);
+      at = pos + 1;
+    }
+    this.pushSyscalls(b.syscalls, k, b.syscalls.count);
+  }
 
   /** Syscalls [from, to) of a loader's columns, as if pushed one by one. */
   pushSyscalls(c: SyscallColumns, from: number, to: number): void {
