@@ -54,64 +54,81 @@ export interface SyscallColumns {
 /** Texts joined into one string this many at a time: a few hundred small strings alive at once, not thousands. */
 const JOIN_LINES = 256;
 
-/** Builds SyscallColumns a syscall at a time. */
+/**
+ * Builds SyscallColumns a syscall at a time, into typed arrays it keeps
+ * (outside the heap: nothing for a garbage collection to copy), sliced out
+ * by take.
+ */
 export class ColumnsBuilder {
   private texts: string[] = [];
   /** The texts so far, joined JOIN_LINES at a time. */
   private joined: string[] = [];
   private at = 0;
-  private ends: number[] = [];
-  private t: number[] = [];
-  private pid: number[] = [];
-  private kind: number[] = [];
-  private name: number[] = [];
-  private stage: number[] = [];
+  private n = 0;
+  private ends = new Uint32Array(1024);
+  private t = new Float64Array(1024);
+  private pid = new Int32Array(1024);
+  private kind = new Uint8Array(1024);
+  private name = new Uint16Array(1024);
+  private stage = new Uint16Array(1024);
   private names = new Map<string, number>();
   private stages = new Map<string, number>();
 
   get count(): number {
-    return this.ends.length;
+    return this.n;
   }
 
   add(e: SyscallEvent): void {
     const text = syscallText(e);
     this.texts.push(text);
     this.at += text.length;
-    this.ends.push(this.at);
     if (this.texts.length === JOIN_LINES) {
       this.joined.push(this.texts.join(''));
       this.texts = [];
     }
-    this.t.push(e.t);
-    this.pid.push(e.pid);
-    this.kind.push(syscallKind(e));
-    this.name.push(intern(this.names, e.name));
-    this.stage.push(intern(this.stages, e.stage));
+    const i = this.n++;
+    if (i === this.t.length) this.grow();
+    this.ends[i] = this.at;
+    this.t[i] = e.t;
+    this.pid[i] = e.pid;
+    this.kind[i] = syscallKind(e);
+    this.name[i] = intern(this.names, e.name);
+    this.stage[i] = intern(this.stages, e.stage);
+  }
+
+  private grow(): void {
+    const more = <T extends Uint32Array | Float64Array | Int32Array | Uint16Array | Uint8Array>(a: T, b: T): T => {
+      b.set(a as never);
+      return b;
+    };
+    const size = this.t.length * 2;
+    this.ends = more(this.ends, new Uint32Array(size));
+    this.t = more(this.t, new Float64Array(size));
+    this.pid = more(this.pid, new Int32Array(size));
+    this.kind = more(this.kind, new Uint8Array(size));
+    this.name = more(this.name, new Uint16Array(size));
+    this.stage = more(this.stage, new Uint16Array(size));
   }
 
   /** The columns so far; the builder starts over empty. */
   take(): SyscallColumns {
+    const n = this.n;
     const c: SyscallColumns = {
-      count: this.ends.length,
+      count: n,
       text: this.joined.length ? this.joined.join('') + this.texts.join('') : this.texts.join(''),
-      ends: new Uint32Array(this.ends),
-      t: new Float64Array(this.t),
-      pid: new Int32Array(this.pid),
-      kind: new Uint8Array(this.kind),
-      name: new Uint16Array(this.name),
-      stage: new Uint16Array(this.stage),
+      ends: this.ends.slice(0, n),
+      t: this.t.slice(0, n),
+      pid: this.pid.slice(0, n),
+      kind: this.kind.slice(0, n),
+      name: this.name.slice(0, n),
+      stage: this.stage.slice(0, n),
       names: [...this.names.keys()],
       stages: [...this.stages.keys()],
     };
     this.texts = [];
     this.joined = [];
     this.at = 0;
-    this.ends = [];
-    this.t = [];
-    this.pid = [];
-    this.kind = [];
-    this.name = [];
-    this.stage = [];
+    this.n = 0;
     this.names = new Map();
     this.stages = new Map();
     return c;

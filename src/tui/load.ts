@@ -1,7 +1,7 @@
 // Loading a trace file for replay: the events as LoadBatches (syscalls as the
 // stream's columns, the rest as they are), read and turned into lines on a
 // worker thread (src/tui/load-worker.ts) so the TUI's thread only files them
-// away, and parses every other piece of lines while it has time; on this
+// away, and parses pieces of lines itself while it has time; on this
 // thread if no worker can start.
 import { Worker } from 'node:worker_threads';
 import type { GlassboxEvent } from '../events/schema.js';
@@ -90,9 +90,12 @@ class BatchBuilder {
   }
 }
 
+/** linesBatch's builder: one, its arrays kept from piece to piece. */
+let piecesBuilder: BatchBuilder | undefined;
+
 /** A piece of lines the worker handed over, parsed here: its batch, and then the error of a broken line in it, if any. */
 export function linesBatch(path: string, l: LoadLines): { batch: LoadBatch; error?: unknown } {
-  const b = new BatchBuilder();
+  const b = (piecesBuilder ??= new BatchBuilder());
   try {
     parseLines(path, Buffer.from(l.bytes.buffer, l.bytes.byteOffset, l.bytes.length), l.first, b.file);
   } catch (error) {
