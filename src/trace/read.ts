@@ -10,8 +10,8 @@ import type { GlassboxEvent, HeaderEvent } from '../events/schema.js';
 import { SCHEMA_VERSION } from '../events/schema.js';
 import { GlassboxError } from '../util/errors.js';
 
-/** Bytes read from a plain file at a time, the next read going on while this one's lines are parsed. */
-const READ_BYTES = 1024 * 1024;
+/** Bytes read from a plain file at a time, the next read going on while this one's lines are parsed; small enough that a reader handing pieces to another parser hears back between them. */
+const READ_BYTES = 256 * 1024;
 
 /** Compressed bytes fed to gunzip at a time: a chunk expands to about a megabyte of lines. */
 const GZ_READ_BYTES = 64 * 1024;
