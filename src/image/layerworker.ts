@@ -1,16 +1,16 @@
 // A layer worker thread: runs layer transfers (fetch, hash, save,
 // decompress, unpack) off the main thread, several at once, so the layers of
 // one image use every core while the main thread only draws progress. The
-// pool (layerpool.ts) keeps one worker per core.
+// pool (layerpool.ts) keeps one worker per core, two at most.
 //
 // A worker fetches its layer's blob itself, with a registry client made
 // from the main thread's (same options, same token): the bytes never cross
 // a thread boundary. Crossing cost a copy of every chunk, a message and an
-// acknowledgement per chunk, and left every chunk to the garbage collector
-// of both threads (V8 frees a dead buffer only when its heap fills or
-// ~64 MB of buffers are outstanding, so each isolate that touches the bytes
-// holds up to that much more). Backpressure is then the stream's own: the
-// socket is read only as fast as the disk takes what was read.
+// acknowledgement per chunk, and left every chunk to the garbage collectors
+// of both threads (each isolate that touches the bytes holds tens of MB of
+// dead buffers between collections; youngbuffers.ts says why, and bounds it
+// here). Backpressure is then the stream's own: the socket is read only as
+// fast as the disk takes what was read.
 import * as fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
