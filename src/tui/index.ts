@@ -184,8 +184,6 @@ export function startTui(o: TuiOptions): Tui {
 
 /** Loading works this long at most before the screen may draw and keys arrive. */
 const LOAD_SLICE_MS = 25;
-/** While a trace loads and the player stands still, the screen is redrawn this often (only its event count changes). */
-const LOADING_FRAME_MS = 250;
 
 function isTraceReader(events: AsyncIterable<GlassboxEvent> | TraceReader): events is TraceReader {
   return 'path' in events && typeof events.path === 'string' && 'batches' in events;
@@ -267,7 +265,6 @@ export function replayTui(events: AsyncIterable<GlassboxEvent> | TraceReader, o:
   })();
 
   let last = Date.now();
-  let loadingDrawn = 0;
   const ticker = setInterval(() => {
     const now = Date.now();
     const wall = now - last;
@@ -276,12 +273,13 @@ export function replayTui(events: AsyncIterable<GlassboxEvent> | TraceReader, o:
     const before = player.pos;
     const wasPlaying = player.playing;
     player.tick(wall);
-    // A frame costs as much as thousands of events loaded: while loading, only the count would change.
-    const counting = !tl.loaded && now - loadingDrawn >= LOADING_FRAME_MS;
-    if (player.pos !== before || wasPlaying !== player.playing || counting) {
-      if (counting) loadingDrawn = now;
+    if (player.pos !== before || wasPlaying !== player.playing) {
       sync();
       app.invalidate();
+    } else if (!tl.loaded) {
+      // Only the count of events loaded changes: the App's clock draws it 4 times a second.
+      // A frame of our own as well would cost the load as much as thousands of events.
+      sync();
     }
   }, 20);
 
