@@ -159,7 +159,8 @@ export function transferable(b: LoadBatch | LoadLines): ArrayBuffer[] {
 export function loadInWorker(path: string): AsyncGenerator<LoadBatch, void, undefined> {
   let worker: Worker;
   try {
-    worker = new Worker(new URL('./load-worker.js', import.meta.url), { workerData: { path }, resourceLimits: WORKER_LIMITS });
+    // None of the program's flags: a module preloaded with --import (a profiler, bench/tui's frame hook) would load first, in it too.
+    worker = new Worker(new URL('./load-worker.js', import.meta.url), { workerData: { path }, resourceLimits: WORKER_LIMITS, execArgv: [] });
   } catch {
     return loadBatches(path) as AsyncGenerator<LoadBatch, void, undefined>;
   }
