@@ -61,6 +61,11 @@ export function renderLesson(md: string, values: Record<string, string>, width: 
       emoji: false,
       tab: 2,
       showSectionPrefix: false,
+    }, {
+      // A block with no language tag (a listing, a file's contents) is shown
+      // as it is: guessing one tries each of highlight.js's ~190 grammars,
+      // most of a second for the first lesson on screen.
+      languageSubset: ['plaintext'],
     }) as Parameters<Marked['use']>[0],
   );
   let out = marked.parse(fillPlaceholders(md, values), { async: false }) as string;
