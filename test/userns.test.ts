@@ -103,6 +103,14 @@ t.test('--uidmap and --gidmap set the ranges; the trace shows the idmapped layer
     .split('\n')
     .map((l) => JSON.parse(l) as { kind: string; stage?: string; name?: string; args?: string[]; ret?: number })
     .filter((e) => e.kind === 'syscall');
+  const maps = fs
+    .readFileSync(rec, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { kind: string; detail?: { what: string; file?: string; text?: string } })
+    .filter((e) => e.kind === 'host' && e.detail?.what === 'idmap')
+    .map((e) => [e.detail!.file, e.detail!.text]);
+  t.same(maps, [['uid_map', '0 200000 1000\n'], ['gid_map', '0 300000 2000\n']], "glassbox's writes of the maps are host events in the recording");
   const line = (name: string) => calls.find((c) => c.name === name);
   t.equal(line('unshare')?.stage, 'ns-user', 'the first unshare is the user namespace');
   t.same(line('unshare')?.args, ['CLONE_NEWUSER']);

@@ -119,7 +119,9 @@ export type HostDetail =
   | { what: 'manifest'; digest: string; mediaType: string; platform?: string; candidates?: string[] }
   | { what: 'layer'; digest: string; diffId: string; size: number; bytes: number; state: LayerState }
   | { what: 'unpack'; diffId: string; dir: string; stats: UnpackStats; samples: string[] }
-  | { what: 'image'; name: string; digest: string; layers: number; size: number };
+  | { what: 'image'; name: string; digest: string; layers: number; size: number }
+  /** --userns: a uid_map or gid_map glassbox wrote for the helper, from outside (the tracer cannot see Node's writes). */
+  | { what: 'idmap'; pid: number; file: 'uid_map' | 'gid_map'; text: string };
 
 export interface HostEvent {
   kind: 'host';

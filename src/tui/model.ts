@@ -598,6 +598,8 @@ export class Model {
       case 'http':
       case 'auth':
       case 'retry':
+      // The maps reach the panes with the next snapshot (Snapshot.idMaps).
+      case 'idmap':
         return;
       default:
         assertNever(d);

@@ -70,8 +70,11 @@ export const nsUser: Stage = {
     const h = ctx.helper!;
     await h.call('unshare', { flags: ['CLONE_NEWUSER'] });
     // Each file takes one write(2), once; gid_map works without setgroups "deny" because glassbox is privileged in the parent namespace.
-    fs.writeFileSync(`/proc/${h.pid}/uid_map`, mapText(u.uid));
-    fs.writeFileSync(`/proc/${h.pid}/gid_map`, mapText(u.gid));
+    for (const [file, maps] of [['uid_map', u.uid], ['gid_map', u.gid]] as const) {
+      const text = mapText(maps);
+      fs.writeFileSync(`/proc/${h.pid}/${file}`, text);
+      ctx.events({ kind: 'host', t: Date.now(), detail: { what: 'idmap', pid: h.pid, file, text } });
+    }
     await h.call('user', { uid: 0, gid: 0, groups: [] });
   },
 };
