@@ -31,13 +31,26 @@ export function traceHooks(mode: 'full' | 'lesson', stages: readonly string[], f
   const lesson = LESSON_SYSCALLS.map((n) => syscallNumber(arch, n)).filter((n): n is number => n !== undefined);
   return {
     mode,
-    capture: captureTable(arch),
+    capture: mode === 'full' ? fullModeCapture(arch, lesson) : captureTable(arch),
     lesson,
     execNrs: ['execve', 'execveat'].map((n) => syscallNumber(arch, n)).filter((n): n is number => n !== undefined),
     onBatch(records, data) {
       for (let i = 0; i + REC <= records.length; i += REC) sink(toEvent(records, i, data, names, stages, first));
     },
   };
+}
+
+/**
+ * Full mode reads the file behind a descriptor (a readlink of
+ * /proc/PID/fd/N at the call's entry) only for the calls the lessons explain,
+ * as lesson mode does: strace -f resolves none without -y, and one readlink
+ * for every read, close and fstat cost a tenth of a fork-heavy run.
+ */
+function fullModeCapture(arch: ReturnType<typeof traceArch>, lesson: readonly number[]): Uint8Array {
+  const t = Uint8Array.from(captureTable(arch));
+  const keep = new Set(lesson);
+  for (let i = 0; i < t.length; i++) if (t[i] === CAPTURE_FD && !keep.has(Math.floor(i / 6))) t[i] = 0;
+  return t;
 }
 
 function toEvent(r: Float64Array, i: number, data: Buffer, names: readonly (string | undefined)[], stages: readonly string[], first: string): SyscallEvent {
