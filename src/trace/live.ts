@@ -40,15 +40,19 @@ export function traceHooks(mode: 'full' | 'lesson', stages: readonly string[], f
   };
 }
 
+/** Reads, whose file (a cgroup or /proc file, say) a trace names in full mode too. */
+const READS = ['read', 'pread64', 'readv', 'preadv', 'preadv2'];
+
 /**
  * Full mode reads the file behind a descriptor (a readlink of
- * /proc/PID/fd/N at the call's entry) only for the calls the lessons explain,
- * as lesson mode does: strace -f resolves none without -y, and one readlink
- * for every read, close and fstat cost a tenth of a fork-heavy run.
+ * /proc/PID/fd/N at the call's entry) for the calls the lessons explain and
+ * for reads, not for every call that takes one: strace -f resolves none
+ * without -y, and a readlink at every close, fstat, dup2 and fcntl was the
+ * tenth of a fork-heavy run that put full mode behind it.
  */
 function fullModeCapture(arch: ReturnType<typeof traceArch>, lesson: readonly number[]): Uint8Array {
   const t = Uint8Array.from(captureTable(arch));
-  const keep = new Set(lesson);
+  const keep = new Set([...lesson, ...READS.map((n) => syscallNumber(arch, n)).filter((n): n is number => n !== undefined)]);
   for (let i = 0; i < t.length; i++) if (t[i] === CAPTURE_FD && !keep.has(Math.floor(i / 6))) t[i] = 0;
   return t;
 }
