@@ -1,13 +1,10 @@
 #!/usr/bin/env node
 import { main } from './main.js';
 
-// A reader that goes away (glassbox run ... 2>&1 | head) must not end a run
-// half done: what can no longer be written is dropped, and the run goes on
-// to its end, where every stage undoes itself.
-for (const s of [process.stdout, process.stderr]) {
-  s.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code !== 'EPIPE') throw e;
-  });
-}
+// Output that can no longer be written is dropped: the reader went away
+// (glassbox run ... 2>&1 | head: EPIPE) or the terminal hung up (EIO, as
+// SIGHUP arrives). Thrown, it would end a run half done; dropped, the run
+// goes on to its end, or to the signal's undo, and every stage undoes itself.
+for (const s of [process.stdout, process.stderr]) s.on('error', () => {});
 
 main(process.argv.slice(2)).then((code) => process.exit(code));
