@@ -10,6 +10,7 @@ import { loadImages } from '../src/image/interchange.js';
 import { Store } from '../src/image/store.js';
 import { stageIds } from '../src/runtime/stages/index.js';
 import { fixtureImages, repoRoot } from './lib/fixtures.js';
+import { interruptAtEveryStage } from './lib/interrupt.js';
 import { containerCgroups, shimPids } from './lib/leftovers.js';
 import { startRegistry } from './lib/registry.js';
 
@@ -153,18 +154,7 @@ t.test('--step pauses before every stage and goes on with each line of input', a
 });
 
 t.test('Ctrl-C at a pause undoes every completed stage, at every stage', async (t) => {
-  for (const stage of stageIds()) {
-    const child = spawn(process.execPath, [bin(), '--root', root, 'run', '--break', stage, 'busybox', 'true'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => (err += d));
-    for (let i = 0; i < 200 && !err.includes('paused before'); i++) await sleep(25);
-    t.match(err, new RegExp(`paused before ${stage}`));
-    child.kill('SIGINT');
-    const code = await new Promise<number | null>((r) => child.on('exit', r));
-    t.equal(code, 130, `interrupted at ${stage}`);
-    t.match(err, /glassbox: interrupted/);
-    assertNothingLeft(t);
-  }
+  await interruptAtEveryStage(t, { bin: bin(), root, nothingLeft: assertNothingLeft });
 });
 
 t.test('a reader that goes away (run ... 2>&1 | head) does not end the run half done: nothing is left', async (t) => {

@@ -2,7 +2,7 @@
 // from outside, the other namespaces owned by it, the image's layers seen
 // through idmapped mounts (never chowned), what the container writes owned by
 // its host range, and nothing left behind, at every stage.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,8 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { loadImages } from '../src/image/interchange.js';
 import { Store } from '../src/image/store.js';
-import { stageIds } from '../src/runtime/stages/index.js';
 import { fixtureImages, repoRoot } from './lib/fixtures.js';
+import { interruptAtEveryStage } from './lib/interrupt.js';
 import { containerCgroups, removeCgroupParent, shimPids } from './lib/leftovers.js';
 
 // overlayfs on idmapped layers came in Linux 5.19; before it, --userns cannot work and says so.
@@ -162,15 +162,5 @@ t.test('bad maps and --network host are one line each, and nothing is made', NEE
 });
 
 t.test('Ctrl-C at a pause of a --userns run undoes every completed stage, at every stage', NEEDS, async (t) => {
-  for (const stage of stageIds()) {
-    const child = spawn(process.execPath, [bin(), '--root', root, 'run', '--userns', '--break', stage, 'busybox', 'true'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => (err += d));
-    for (let i = 0; i < 200 && !err.includes('paused before'); i++) await sleep(25);
-    t.match(err, new RegExp(`paused before ${stage}`));
-    child.kill('SIGINT');
-    const code = await new Promise<number | null>((r) => child.on('exit', r));
-    t.equal(code, 130, `interrupted at ${stage}`);
-    assertNothingLeft(t);
-  }
+  await interruptAtEveryStage(t, { bin: bin(), root, flags: ['--userns'], nothingLeft: assertNothingLeft });
 });
