@@ -13,7 +13,7 @@ import { takeSnapshot } from '../runtime/snapshot.js';
 import type { EventSink } from '../events/schema.js';
 import type { Stage } from '../runtime/stage.js';
 import { stageIds } from '../runtime/stages/index.js';
-import { usernsFromFlags } from '../runtime/userns.js';
+import { refuseHostNetwork, usernsFromFlags } from '../runtime/userns.js';
 import { GlassboxError } from '../util/errors.js';
 import { interruptible, openStore } from './images.js';
 import { oomLine, PAUSE_KEYS, PauseInput, pauseLine, plainPrinter } from './plain.js';
@@ -297,7 +297,7 @@ export function runCommand(program: Command): void {
     .passThroughOptions()
     .action(async (image: string | undefined, command: string[], o: RunFlags, cmd: Command) => {
       const userns = usernsFromFlags(o);
-      if (userns && o.network === 'host') throw new GlassboxError('--userns cannot be used with --network host: the host network belongs to the host user namespace', { op: 'run', code: 'EINVAL' });
+      refuseHostNetwork(userns, o.network, 'run');
       const ids = new Set(stageIds());
       const breaks = o.break ? o.break.split(',').map((s) => s.trim()).filter(Boolean) : [];
       for (const b of breaks) if (!ids.has(b)) throw new GlassboxError(`unknown stage "${b}"; stages: ${[...ids].join(', ')}`, { op: 'run', code: 'EINVAL' });

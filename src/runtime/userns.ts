@@ -76,3 +76,8 @@ export function usernsFromFlags(o: { userns?: boolean; uidmap?: string[]; gidmap
     gid: checkMaps('--gidmap', gid.length ? gid : uid.length ? uid : [DEFAULT_MAP]),
   };
 }
+
+/** As docker: the host's network namespace belongs to the host's user namespace, where the container's root is nobody. */
+export function refuseHostNetwork(userns: UsernsMaps | undefined, network: string | undefined, op: string): void {
+  if (userns && network === 'host') throw new GlassboxError('--userns cannot be used with --network host: the host network belongs to the host user namespace', { op, code: 'EINVAL' });
+}

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { exitCodeOf, type RunContext } from '../context.js';
 import { GlassboxError } from '../../util/errors.js';
 import { listContainers, self, updateState, writeState } from '../state.js';
+import { refuseHostNetwork } from '../userns.js';
 import type { Stage } from '../stage.js';
 
 /** The process the container runs: image config merged with the flags, as docker merges them. */
@@ -32,10 +33,7 @@ export const createStage: Stage = {
   describe: () => 'make the container directory (upper, work, merged) and its OCI config.json',
   async run(ctx) {
     const userns = ctx.options.userns;
-    if (userns && ctx.options.network === 'host') {
-      // As docker: the host's network namespace belongs to the host's user namespace, where the container's root is nobody.
-      throw new GlassboxError('--userns cannot be used with --network host: the host network belongs to the host user namespace', { op: 'create', code: 'EINVAL' });
-    }
+    refuseHostNetwork(userns, ctx.options.network, 'create');
     ctx.id = randomBytes(32).toString('hex');
     const root = join(ctx.store.root, 'containers', ctx.id);
     const dirs = { root, upper: join(root, 'upper'), work: join(root, 'work'), merged: join(root, 'merged'), lower: join(root, 'lower') };
