@@ -2,6 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import path from 'node:path';
+import type { Test } from 'tap';
 
 /** glassbox-shim processes (a container's init is one until it execs), zombies included. */
 export function shimPids(): number[] {
@@ -43,4 +44,17 @@ export function removeCgroupParent(parent: string): void {
       // not in this hierarchy, or not empty
     }
   }
+}
+
+/**
+ * Nothing of any container of the store at root may outlive its run: no
+ * directory, no mount, no helper (shims alive before the test are not its),
+ * no cgroup.
+ */
+export function assertNothingLeft(t: Test, root: string, shimsBefore: Set<number>): void {
+  const containers = path.join(root, 'containers');
+  t.same(fs.existsSync(containers) ? fs.readdirSync(containers) : [], [], 'no container directory left');
+  t.notMatch(fs.readFileSync('/proc/self/mountinfo', 'utf8'), root, 'no mount of the store left on the host');
+  t.same(shimPids().filter((p) => !shimsBefore.has(p)), [], 'no helper or container process left, not even a zombie');
+  t.same(containerCgroups(), [], 'no container cgroup left in any hierarchy');
 }
