@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import { GlassboxError } from '../../util/errors.js';
 import { detectCgroups } from '../cgroup/index.js';
 import type { MountFlag } from '../helper/protocol.js';
-import type { RunContext } from '../context.js';
+import type { ContainerDirs, RunContext } from '../context.js';
 import type { Stage } from '../stage.js';
 import { hostIdOf } from '../userns.js';
 import { startHostHelper } from './spawn.js';
@@ -26,10 +26,16 @@ const DEVICES: [string, number, number][] = [
 
 const NOSUID_NODEV_NOEXEC: MountFlag[] = ['MS_NOSUID', 'MS_NODEV', 'MS_NOEXEC'];
 
-/** overlayfs options: lowerdir lists the top layer first. */
-export function overlayOptions(ctx: RunContext): string {
-  const lower = [...ctx.image!.layers].reverse().join(':');
-  return `lowerdir=${lower},upperdir=${ctx.dirs!.upper},workdir=${ctx.dirs!.work}`;
+/**
+ * overlayfs options for these lower directories, given bottom layer first
+ * (lowerdir lists the top one first). The kernel takes them as one page.
+ */
+export function overlayOptions(lower: readonly string[], d: ContainerDirs): string {
+  const data = `lowerdir=${[...lower].reverse().join(':')},upperdir=${d.upper},workdir=${d.work}`;
+  if (Buffer.byteLength(data) >= 4096) {
+    throw new GlassboxError(`overlay options are ${Buffer.byteLength(data)} bytes, over the 4096 the kernel takes: the image has too many layers for full paths`, { op: 'rootfs', code: 'E2BIG' });
+  }
+  return data;
 }
 
 /**
@@ -47,6 +53,7 @@ async function idmappedOverlay(ctx: RunContext): Promise<void> {
   const u = ctx.options.userns!;
   const d = ctx.dirs!;
   const layers = ctx.image!.layers;
+  const data = overlayOptions(layers.map((_, i) => `${d.lower}/${i}`), d);
   const host = await startHostHelper(ctx, 'rootfs');
   try {
     for (const dir of [d.upper, d.work]) await host.call('chown', { path: dir, uid: hostIdOf(u.uid, 0)!, gid: hostIdOf(u.gid, 0)! });
@@ -54,8 +61,7 @@ async function idmappedOverlay(ctx: RunContext): Promise<void> {
     for (const layer of layers) fds.push((await host.call('open_tree', { path: layer, idmap: `/proc/${ctx.helper!.pid}/ns/user` })).fd);
     await host.call('setns', { pid: ctx.helper!.initPid ?? ctx.helper!.pid, types: ['mnt'] });
     for (let i = 0; i < fds.length; i++) await host.call('move_mount', { fd: fds[i]!, target: `${d.lower}/${i}` });
-    const lower = layers.map((_, i) => `${d.lower}/${i}`).reverse().join(':');
-    await host.call('mount', { source: 'overlay', target: d.merged, fstype: 'overlay', data: `lowerdir=${lower},upperdir=${d.upper},workdir=${d.work}` });
+    await host.call('mount', { source: 'overlay', target: d.merged, fstype: 'overlay', data });
   } finally {
     await host.stop();
     await host.traced;
@@ -103,11 +109,7 @@ export const rootfsStage: Stage = {
     const h = ctx.helper!;
     const m = ctx.dirs!.merged;
     const userns = Boolean(ctx.options.userns);
-    const data = overlayOptions(ctx);
-    // The kernel takes mount options as one page.
-    if (!userns && Buffer.byteLength(data) >= 4096) {
-      throw new GlassboxError(`overlay options are ${Buffer.byteLength(data)} bytes, over the 4096 the kernel takes: the image has too many layers for full paths`, { op: 'rootfs', code: 'E2BIG' });
-    }
+    const data = userns ? undefined : overlayOptions(ctx.image!.layers, ctx.dirs!);
     // Nothing mounted from here on may propagate back to the host.
     await h.call('mount', { target: '/', flags: ['MS_REC', 'MS_PRIVATE'] });
     if (userns) await idmappedOverlay(ctx);
