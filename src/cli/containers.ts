@@ -12,6 +12,7 @@ import { execInContainer } from '../runtime/exec.js';
 import { formatSnapshot } from '../runtime/snapshot.js';
 import { logPath } from '../runtime/stages/spawn.js';
 import { containerDir, listContainers, stateOf } from '../runtime/state.js';
+import { ownUserNamespace } from '../runtime/userns.js';
 import { GlassboxError } from '../util/errors.js';
 import { openStore } from './images.js';
 import { copyTerminal } from './run.js';
@@ -82,7 +83,7 @@ export function containerCommands(program: Command): void {
       if (!pid) throw new GlassboxError('no process to enter yet: the helper starts at the spawn stage', { op: 'shell', subject: id.slice(0, 12), code: 'ESRCH' });
       // Every namespace the process has, its root and its working directory.
       // --userns: its user namespace too (nsenter then becomes its root), or the others cannot be entered.
-      const ownUserns = fs.readlinkSync(`/proc/${pid}/ns/user`) !== fs.readlinkSync('/proc/self/ns/user');
+      const ownUserns = ownUserNamespace(pid);
       const args = ['--target', String(pid), ...(ownUserns ? ['--user'] : []), '--mount', '--uts', '--ipc', '--net', '--pid', '--cgroup', '--root', '--wd', '--', ...(command.length ? command : ['/bin/sh'])];
       const res = spawnSync('nsenter', args, { stdio: 'inherit' });
       if (res.error) throw new GlassboxError(`nsenter: ${res.error.message}`, { op: 'shell', code: 'ENOENT' });

@@ -14,6 +14,7 @@ import { LiveHelper, type StdioSlot } from './helper/live.js';
 import { throwIfExecFailed } from './stages/process.js';
 import { DOCKER_DEFAULT_CAPS } from './stages/security.js';
 import { containerDir } from './state.js';
+import { ownUserNamespace } from './userns.js';
 import { exitCodeOf } from './context.js';
 
 export interface ExecOptions {
@@ -55,7 +56,7 @@ export async function execInContainer(store: Store, id: string, o: ExecOptions):
     const cg = await openCgroup(id, { parent: store.cgroupParent });
     if (cg) await cg.join(helper.pid);
     // A container with a user namespace of its own: that first, so the others (which it owns) may be joined from inside it.
-    const ownUserns = fs.readlinkSync(`/proc/${pid}/ns/user`) !== fs.readlinkSync('/proc/self/ns/user');
+    const ownUserns = ownUserNamespace(pid);
     await helper.call('setns', { pid, types: [...(ownUserns ? (['user'] as const) : []), 'ipc', 'uts', 'net', 'cgroup', 'pid', 'mnt'] });
     await helper.call('fork_init', {});
     await cg?.leave(helper.pid);

@@ -2,6 +2,7 @@
 // their own, so its root is nobody on the host. The maps are what
 // /proc/PID/uid_map and gid_map take, and what podman's --uidmap says:
 // CONTAINER_ID:HOST_ID:COUNT.
+import * as fs from 'node:fs';
 import { GlassboxError } from '../util/errors.js';
 
 export interface IdMap {
@@ -60,9 +61,19 @@ export function hostIdOf(maps: IdMap[], id: number): number | undefined {
   return undefined;
 }
 
+/** The maps as /proc/PID/uid_map has them, a line per range: "0 100000 65536". */
+export function mapLines(maps: IdMap[]): string[] {
+  return maps.map((m) => `${m.inside} ${m.outside} ${m.count}`);
+}
+
 /** What /proc/PID/uid_map is written with: every line in one write(2), as the kernel wants. */
 export function mapText(maps: IdMap[]): string {
-  return maps.map((m) => `${m.inside} ${m.outside} ${m.count}\n`).join('');
+  return mapLines(maps).map((l) => `${l}\n`).join('');
+}
+
+/** Whether the process has a user namespace of its own (--userns), not glassbox's: exec and shell join it first. */
+export function ownUserNamespace(pid: number): boolean {
+  return fs.readlinkSync(`/proc/${pid}/ns/user`) !== fs.readlinkSync('/proc/self/ns/user');
 }
 
 /** The flags' maps: --uidmap and --gidmap given, else the default; --userns alone gives the default to both. */

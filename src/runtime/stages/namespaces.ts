@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import type { CloneFlag } from '../helper/protocol.js';
 import type { Stage } from '../stage.js';
-import { mapText, type IdMap } from '../userns.js';
+import { mapLines, mapText } from '../userns.js';
 
 function nsStage(id: string, flag: CloneFlag, what: string, after?: Stage['run']): Stage {
   return {
@@ -48,8 +48,6 @@ export const nsPid: Stage = {
   },
 };
 
-const mapLine = (maps: IdMap[]) => maps.map((m) => `${m.inside} ${m.outside} ${m.count}`).join(', ');
-
 /**
  * --userns: unshare(CLONE_NEWUSER), then glassbox writes the maps from
  * outside (only a process in the parent namespace may), then the helper
@@ -62,7 +60,7 @@ export const nsUser: Stage = {
   describe: (ctx) => {
     const u = ctx.options.userns;
     if (!u) return "keep the host's user namespace (no --userns): the container's root is the host's root, held back by capabilities, seccomp and masked paths";
-    return `unshare(CLONE_NEWUSER), write uid_map "${mapLine(u.uid)}" and gid_map "${mapLine(u.gid)}", become its root`;
+    return `unshare(CLONE_NEWUSER), write uid_map "${mapLines(u.uid).join(', ')}" and gid_map "${mapLines(u.gid).join(', ')}", become its root`;
   },
   async run(ctx) {
     const u = ctx.options.userns;
