@@ -91,19 +91,13 @@ t.test('--uidmap and --gidmap set the ranges; the trace shows the idmapped layer
   const r = run(['--rm', '--uidmap', '0:200000:1000', '--gidmap', '0:300000:2000', '--trace', 'lesson', '--record', rec, 'busybox', 'cat', '/proc/self/uid_map', '/proc/self/gid_map']);
   t.equal(r.status, 0, r.stderr);
   t.same(r.stdout.trim().split('\n').map((l) => l.trim().replace(/\s+/g, ' ')), ['0 200000 1000', '0 300000 2000']);
-  const calls = fs
+  const recorded = fs
     .readFileSync(rec, 'utf8')
     .trim()
     .split('\n')
-    .map((l) => JSON.parse(l) as { kind: string; stage?: string; name?: string; args?: string[]; ret?: number })
-    .filter((e) => e.kind === 'syscall');
-  const maps = fs
-    .readFileSync(rec, 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as { kind: string; detail?: { what: string; file?: string; text?: string } })
-    .filter((e) => e.kind === 'host' && e.detail?.what === 'idmap')
-    .map((e) => [e.detail!.file, e.detail!.text]);
+    .map((l) => JSON.parse(l) as { kind: string; stage?: string; name?: string; args?: string[]; ret?: number; detail?: { what: string; file?: string; text?: string } });
+  const calls = recorded.filter((e) => e.kind === 'syscall');
+  const maps = recorded.filter((e) => e.kind === 'host' && e.detail?.what === 'idmap').map((e) => [e.detail!.file, e.detail!.text]);
   t.same(maps, [['uid_map', '0 200000 1000\n'], ['gid_map', '0 300000 2000\n']], "glassbox's writes of the maps are host events in the recording");
   const line = (name: string) => calls.find((c) => c.name === name);
   t.equal(line('unshare')?.stage, 'ns-user', 'the first unshare is the user namespace');
