@@ -121,7 +121,9 @@ export type HostDetail =
   | { what: 'unpack'; diffId: string; dir: string; stats: UnpackStats; samples: string[] }
   | { what: 'image'; name: string; digest: string; layers: number; size: number }
   /** --userns: a uid_map or gid_map glassbox wrote for the helper, from outside (the tracer cannot see Node's writes). */
-  | { what: 'idmap'; pid: number; file: 'uid_map' | 'gid_map'; text: string };
+  | { what: 'idmap'; pid: number; file: 'uid_map' | 'gid_map'; text: string }
+  /** glassbox's own PID written to the cgroup it is in: a move of nothing, so the kernel's wait before a first move passes before the join (runtime/cgroup warmCgroupMoves). */
+  | { what: 'cgroup-warm'; file: string; pid: number; ms: number };
 
 export interface HostEvent {
   kind: 'host';

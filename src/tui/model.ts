@@ -600,6 +600,7 @@ export class Model {
       case 'retry':
       // The maps reach the panes with the next snapshot (Snapshot.idMaps).
       case 'idmap':
+      case 'cgroup-warm':
         return;
       default:
         assertNever(d);

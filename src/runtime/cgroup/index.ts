@@ -165,6 +165,45 @@ export function detectCgroups(mountinfo?: string): CgroupLayout {
   throw new GlassboxError('no cgroup filesystem is mounted (none in /proc/self/mountinfo)', { op: 'cgroup', code: 'ENOENT' });
 }
 
+/**
+ * A head start on the kernel's wait for the helper's join. The first move of
+ * a process between cgroups after a quiet spell (a write to any cgroup.procs)
+ * waits for an RCU grace period, while the kernel's cgroup_threadgroup_rwsem
+ * leaves its fast mode: 5-15 ms here, nearly all of a join, and runc's run
+ * pays it too. The lock stays in its slow mode for a grace period after the
+ * move. So a run begins with a move that moves nothing: glassbox writes its own
+ * PID into the cgroup.procs of the cgroup it is already in, on a thread-pool
+ * thread, and the wait passes while the container's directory and the helper
+ * are made. Says which file it wrote and how long the write took; if the write
+ * fails, nothing changed and the join only waits as it would have.
+ */
+export async function warmCgroupMoves(): Promise<{ file: string; ms: number } | undefined> {
+  try {
+    const layout = detectCgroups();
+    const mine = await readFile('/proc/self/cgroup', 'utf8');
+    const v2 = /^0::(\/.*)$/m.exec(mine);
+    let file: string | undefined;
+    if (layout.v2Root && v2) file = join(layout.v2Root, v2[1]!, 'cgroup.procs');
+    else {
+      for (const line of mine.split('\n')) {
+        const a = line.indexOf(':');
+        const b = line.indexOf(':', a + 1);
+        const root = a > 0 && b > a ? layout.v1Roots[line.slice(a + 1, b).split(',')[0]!] : undefined;
+        if (root) {
+          file = join(root, line.slice(b + 1), 'cgroup.procs');
+          break;
+        }
+      }
+    }
+    if (!file) return undefined;
+    const t0 = performance.now();
+    await writeCgroupFile(file, String(process.pid));
+    return { file, ms: performance.now() - t0 };
+  } catch {
+    return undefined;
+  }
+}
+
 function readMountinfo(): string {
   try {
     // Sync on purpose: one small read, and a sync detectCgroups can be called anywhere (header events, flags).
