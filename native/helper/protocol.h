@@ -3,7 +3,7 @@
 
 namespace glassbox {
 // Bump when a command's arguments or replies change meaning.
-constexpr int kProtocolVersion = 5;
+constexpr int kProtocolVersion = 6;
 // docker's codes: 127 command not found, 126 found but cannot be run.
 constexpr int kExitNotFound = 127;
 constexpr int kExitCannotExec = 126;

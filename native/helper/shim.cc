@@ -522,12 +522,32 @@ void Capabilities(const std::vector<std::string>& keep, json& out) {
 
 // ---- the command table ----
 
+// Which command of a batch is running: an error names it, so Node knows what
+// was done before it. -1 outside a batch.
+int gBatchIndex = -1;
+
 json Handle(const json& msg) {
   const std::string cmd = Str(msg, "cmd");
   json out = {{"ok", true}};
   if (cmd == "hello") {
     out["version"] = glassbox::kProtocolVersion;
     out["pid"] = getpid();
+  } else if (cmd == "batch") {
+    // Commands in order, each as if sent alone, one answer for all; the first
+    // failure ends the batch. Node still decides every call and its order: a
+    // batch only saves the round trips of a stage's independent steps.
+    json replies = json::array();
+    const json& cmds = msg.at("cmds");
+    for (size_t i = 0; i < cmds.size(); i++) {
+      const std::string c = Str(cmds[i], "cmd");
+      if (c == "batch" || c == "hello" || c == "fork_init" || c == "exec") throw std::runtime_error("not in a batch: " + c);
+      gBatchIndex = static_cast<int>(i);
+      json r = Handle(cmds[i]);
+      r.erase("ok");
+      replies.push_back(std::move(r));
+    }
+    gBatchIndex = -1;
+    out["replies"] = std::move(replies);
   } else if (cmd == "unshare") {
     if (unshare(static_cast<int>(Flags(msg.at("flags"), kCloneFlags))) != 0) Fail("unshare");
   } else if (cmd == "sethostname") {
@@ -755,11 +775,16 @@ int main() {
       Send(out);
     } catch (const SysError& e) {
       const char* name = strerrorname_np(e.err);
-      Send({{"id", id}, {"ok", false}, {"errno", name ? name : "EUNKNOWN"}, {"syscall", e.syscall}, {"path", e.path},
-            {"message", e.message.empty() ? strerror(e.err) : e.message}});
+      json err = {{"id", id}, {"ok", false}, {"errno", name ? name : "EUNKNOWN"}, {"syscall", e.syscall}, {"path", e.path},
+                  {"message", e.message.empty() ? strerror(e.err) : e.message}};
+      if (gBatchIndex >= 0) err["index"] = gBatchIndex;
+      Send(err);
     } catch (const std::exception& e) {
-      Send({{"id", id}, {"ok", false}, {"errno", "EPROTO"}, {"syscall", ""}, {"path", ""}, {"message", e.what()}});
+      json err = {{"id", id}, {"ok", false}, {"errno", "EPROTO"}, {"syscall", ""}, {"path", ""}, {"message", e.what()}};
+      if (gBatchIndex >= 0) err["index"] = gBatchIndex;
+      Send(err);
     }
+    gBatchIndex = -1;
   }
   return 0;
 }

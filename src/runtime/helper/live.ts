@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { addon, type HelperProcess } from '../../native/addon.js';
 import { GlassboxError } from '../../util/errors.js';
 import { packageRoot } from '../../util/paths.js';
-import { PROTOCOL_VERSION, type Args, type Command, type ErrorReply, type Helper, type HelperEvent, type Reply } from './protocol.js';
+import { PROTOCOL_VERSION, type Args, type BatchItem, type Command, type ErrorReply, type Helper, type HelperEvent, type Reply } from './protocol.js';
 
 export function shimPath(): string {
   const p = join(packageRoot(), 'native', 'build', 'Release', 'glassbox-shim');
@@ -156,6 +156,16 @@ export class LiveHelper implements Helper {
   }
 
   call<C extends Command>(cmd: C, args: Args<C>): Promise<Reply<C>> {
+    return this.send(cmd, args) as Promise<Reply<C>>;
+  }
+
+  async batch(items: BatchItem[]): Promise<Record<string, unknown>[]> {
+    if (items.length === 0) return [];
+    const r = (await this.send('batch', { cmds: items })) as { replies: Record<string, unknown>[] };
+    return r.replies;
+  }
+
+  private send(cmd: string, args: object): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       if (this.gone) {

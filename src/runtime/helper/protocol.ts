@@ -2,7 +2,7 @@
 // shim's fd 3. Every command the runtime can ask of the kernel is a row of
 // this table; a recorder or a replayer covers all of them through call().
 
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 export type CloneFlag = 'CLONE_NEWNS' | 'CLONE_NEWUTS' | 'CLONE_NEWIPC' | 'CLONE_NEWNET' | 'CLONE_NEWPID' | 'CLONE_NEWUSER' | 'CLONE_NEWCGROUP';
 
@@ -91,6 +91,10 @@ export type Command = keyof Commands;
 export type Args<C extends Command> = Commands[C][0];
 export type Reply<C extends Command> = Commands[C][1];
 
+/** What a batch may hold: every command but those that change who answers, or start a conversation. */
+export type BatchCommand = Exclude<Command, 'hello' | 'fork_init' | 'exec'>;
+export type BatchItem = { [C in BatchCommand]: { cmd: C } & (string extends keyof Args<C> ? unknown : Args<C>) }[BatchCommand];
+
 /** What the shim says without being asked. */
 export type HelperEvent =
   | { event: 'init'; pid: number }
@@ -105,11 +109,19 @@ export interface ErrorReply {
   syscall: string;
   path: string;
   message: string;
+  /** In a batch: which command failed (those before it were done). */
+  index?: number;
 }
 
 /** The door every stage goes through: the live shim, or a trace replaying one. */
 export interface Helper {
   call<C extends Command>(cmd: C, args: Args<C>): Promise<Reply<C>>;
+  /**
+   * Several commands in one round trip, done in order as if each were sent
+   * alone (the shim's "batch"). The first that fails rejects the whole with
+   * its own error; those before it are done, those after it are not.
+   */
+  batch(items: BatchItem[]): Promise<Record<string, unknown>[]>;
   /** Host PID of the shim, and of the container's init once forked. */
   readonly pid: number;
   readonly initPid: number | undefined;

@@ -5,7 +5,7 @@
 import { basename } from 'node:path';
 import { GlassboxError } from '../../util/errors.js';
 import { detectCgroups } from '../cgroup/index.js';
-import type { MountFlag } from '../helper/protocol.js';
+import type { BatchItem, MountFlag } from '../helper/protocol.js';
 import type { ContainerDirs, RunContext } from '../context.js';
 import type { Stage } from '../stage.js';
 import { hostIdOf } from '../userns.js';
@@ -74,30 +74,25 @@ async function idmappedOverlay(ctx: RunContext): Promise<void> {
  * its own limits there. v2: one cgroup2 mount. v1 and hybrid: a tmpfs with
  * one mount per hierarchy (and the cgroup2 "unified" one on a hybrid host).
  */
-async function mountCgroups(ctx: RunContext): Promise<void> {
-  const h = ctx.helper!;
+function cgroupMounts(ctx: RunContext): BatchItem[] {
   const base = `${ctx.dirs!.merged}/sys/fs/cgroup`;
   const ro: MountFlag[] = [...NOSUID_NODEV_NOEXEC, 'MS_RDONLY'];
   const layout = detectCgroups();
-  if (layout.mode === 'v2') {
-    await h.call('mount', { source: 'cgroup2', target: base, fstype: 'cgroup2', flags: ro });
-    return;
-  }
-  await h.call('mount', { source: 'tmpfs', target: base, fstype: 'tmpfs', flags: NOSUID_NODEV_NOEXEC, data: 'mode=755' });
+  if (layout.mode === 'v2') return [{ cmd: 'mount', source: 'cgroup2', target: base, fstype: 'cgroup2', flags: ro }];
+  const out: BatchItem[] = [{ cmd: 'mount', source: 'tmpfs', target: base, fstype: 'tmpfs', flags: NOSUID_NODEV_NOEXEC, data: 'mode=755' }];
   const byRoot = new Map<string, string[]>();
   for (const [controller, root] of Object.entries(layout.v1Roots)) byRoot.set(root, [...(byRoot.get(root) ?? []), controller]);
   for (const [root, controllers] of byRoot) {
     const target = `${base}/${basename(root)}`;
-    await h.call('mkdir', { path: target, mode: 0o755 });
-    await h.call('mount', { source: 'cgroup', target, fstype: 'cgroup', flags: ro, data: controllers.join(',') });
+    out.push({ cmd: 'mkdir', path: target, mode: 0o755 }, { cmd: 'mount', source: 'cgroup', target, fstype: 'cgroup', flags: ro, data: controllers.join(',') });
   }
   if (layout.v2Root) {
     const target = `${base}/${basename(layout.v2Root)}`;
-    await h.call('mkdir', { path: target, mode: 0o755 });
-    await h.call('mount', { source: 'cgroup2', target, fstype: 'cgroup2', flags: ro });
+    out.push({ cmd: 'mkdir', path: target, mode: 0o755 }, { cmd: 'mount', source: 'cgroup2', target, fstype: 'cgroup2', flags: ro });
   }
   // The tmpfs itself read-only too, once its mount points exist.
-  await h.call('mount', { target: base, flags: ['MS_REMOUNT', 'MS_BIND', 'MS_RDONLY', ...NOSUID_NODEV_NOEXEC] });
+  out.push({ cmd: 'mount', target: base, flags: ['MS_REMOUNT', 'MS_BIND', 'MS_RDONLY', ...NOSUID_NODEV_NOEXEC] });
+  return out;
 }
 
 export const rootfsStage: Stage = {
@@ -111,32 +106,42 @@ export const rootfsStage: Stage = {
     const userns = Boolean(ctx.options.userns);
     const data = userns ? undefined : overlayOptions(ctx.image!.layers, ctx.dirs!);
     // Nothing mounted from here on may propagate back to the host.
-    await h.call('mount', { target: '/', flags: ['MS_REC', 'MS_PRIVATE'] });
-    if (userns) await idmappedOverlay(ctx);
-    else await h.call('mount', { source: 'overlay', target: m, fstype: 'overlay', data });
-    const dir = async (p: string, mode = 0o755) => h.call('mkdir', { path: `${m}${p}`, mode });
-    await dir('/proc', 0o555);
-    await h.call('mount', { source: 'proc', target: `${m}/proc`, fstype: 'proc', flags: NOSUID_NODEV_NOEXEC });
-    await dir('/sys', 0o555);
-    await h.call('mount', { source: 'sysfs', target: `${m}/sys`, fstype: 'sysfs', flags: [...NOSUID_NODEV_NOEXEC, 'MS_RDONLY'] });
-    await mountCgroups(ctx);
-    await dir('/dev');
-    await h.call('mount', { source: 'tmpfs', target: `${m}/dev`, fstype: 'tmpfs', flags: ['MS_NOSUID', 'MS_STRICTATIME'], data: 'mode=755,size=65536k' });
+    const makePrivate: BatchItem = { cmd: 'mount', target: '/', flags: ['MS_REC', 'MS_PRIVATE'] };
+    // One round trip for the rest of the stage: the shim makes each call in
+    // this order and stops at the first that fails.
+    const steps: BatchItem[] = [];
+    if (userns) {
+      await h.batch([makePrivate]);
+      await idmappedOverlay(ctx);
+    } else {
+      steps.push(makePrivate, { cmd: 'mount', source: 'overlay', target: m, fstype: 'overlay', data });
+    }
+    const dir = (p: string, mode = 0o755): BatchItem => ({ cmd: 'mkdir', path: `${m}${p}`, mode });
+    steps.push(
+      dir('/proc', 0o555),
+      { cmd: 'mount', source: 'proc', target: `${m}/proc`, fstype: 'proc', flags: NOSUID_NODEV_NOEXEC },
+      dir('/sys', 0o555),
+      { cmd: 'mount', source: 'sysfs', target: `${m}/sys`, fstype: 'sysfs', flags: [...NOSUID_NODEV_NOEXEC, 'MS_RDONLY'] },
+      ...cgroupMounts(ctx),
+      dir('/dev'),
+      { cmd: 'mount', source: 'tmpfs', target: `${m}/dev`, fstype: 'tmpfs', flags: ['MS_NOSUID', 'MS_STRICTATIME'], data: 'mode=755,size=65536k' },
+    );
     for (const [name, major, minor] of DEVICES) {
       if (userns) {
         // No mknod in a user namespace (a device node made there would not open anyway): the host's own node, bound on an empty file, as runc does.
-        await h.call('mknod', { path: `${m}/dev/${name}`, mode: S_IFREG | 0o666 });
-        await h.call('mount', { source: `/dev/${name}`, target: `${m}/dev/${name}`, flags: ['MS_BIND'] });
+        steps.push({ cmd: 'mknod', path: `${m}/dev/${name}`, mode: S_IFREG | 0o666 }, { cmd: 'mount', source: `/dev/${name}`, target: `${m}/dev/${name}`, flags: ['MS_BIND'] });
       } else {
-        await h.call('mknod', { path: `${m}/dev/${name}`, mode: S_IFCHR | 0o666, major, minor });
+        steps.push({ cmd: 'mknod', path: `${m}/dev/${name}`, mode: S_IFCHR | 0o666, major, minor });
       }
     }
-    await dir('/dev/pts');
-    await h.call('mount', { source: 'devpts', target: `${m}/dev/pts`, fstype: 'devpts', flags: ['MS_NOSUID', 'MS_NOEXEC'], data: 'newinstance,ptmxmode=0666,mode=0620,gid=5' });
-    await dir('/dev/shm', 0o1777);
-    await h.call('mount', { source: 'shm', target: `${m}/dev/shm`, fstype: 'tmpfs', flags: NOSUID_NODEV_NOEXEC, data: 'mode=1777,size=65536k' });
-    await dir('/dev/mqueue');
-    await h.call('mount', { source: 'mqueue', target: `${m}/dev/mqueue`, fstype: 'mqueue', flags: NOSUID_NODEV_NOEXEC });
+    steps.push(
+      dir('/dev/pts'),
+      { cmd: 'mount', source: 'devpts', target: `${m}/dev/pts`, fstype: 'devpts', flags: ['MS_NOSUID', 'MS_NOEXEC'], data: 'newinstance,ptmxmode=0666,mode=0620,gid=5' },
+      dir('/dev/shm', 0o1777),
+      { cmd: 'mount', source: 'shm', target: `${m}/dev/shm`, fstype: 'tmpfs', flags: NOSUID_NODEV_NOEXEC, data: 'mode=1777,size=65536k' },
+      dir('/dev/mqueue'),
+      { cmd: 'mount', source: 'mqueue', target: `${m}/dev/mqueue`, fstype: 'mqueue', flags: NOSUID_NODEV_NOEXEC },
+    );
     for (const [link, target] of [
       ['ptmx', 'pts/ptmx'],
       ['fd', '/proc/self/fd'],
@@ -144,8 +149,9 @@ export const rootfsStage: Stage = {
       ['stdout', '/proc/self/fd/1'],
       ['stderr', '/proc/self/fd/2'],
     ] as const) {
-      await h.call('symlink', { target, path: `${m}/dev/${link}` });
+      steps.push({ cmd: 'symlink', target, path: `${m}/dev/${link}` });
     }
+    await h.batch(steps);
   },
 };
 

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { Stage } from '../stage.js';
+import type { BatchItem } from '../helper/protocol.js';
 import { CLONE_NS_MASK, DENIED, NOT_IMPLEMENTED, seccompProfile } from '../seccomp.js';
 import { syscallNumber, traceArch } from '../../trace/syscalls/index.js';
 
@@ -51,8 +52,8 @@ export const securityStage: Stage = {
     `mask ${MASKED_PATHS.length} paths, make ${READONLY_PATHS.length} read-only${ctx.options.seccomp === false ? '' : ', filter syscalls (seccomp)'}, keep ${DOCKER_DEFAULT_CAPS.length} capabilities, run as ${ctx.options.user ?? (ctx.image?.config.config?.User || 'root')}`,
   async run(ctx) {
     const h = ctx.helper!;
-    for (const path of MASKED_PATHS) await h.call('mask', { path });
-    for (const path of READONLY_PATHS) await h.call('readonly', { path });
+    // One round trip each for the paths, and for the steps that end the stage.
+    await h.batch([...MASKED_PATHS.map((path): BatchItem => ({ cmd: 'mask', path })), ...READONLY_PATHS.map((path): BatchItem => ({ cmd: 'readonly', path }))]);
     const spec = ctx.options.user ?? ctx.image!.config.config?.User ?? '';
     const user = spec ? await h.call('resolve_user', { spec }) : { uid: 0, gid: 0, groups: [] as number[], home: '/root' };
     ctx.user = user;
@@ -81,12 +82,14 @@ export const securityStage: Stage = {
       };
     }
     fs.writeFileSync(cfgPath, JSON.stringify(oci, null, 2) + '\n');
-    if (rlimits.length) await h.call('rlimits', { limits: rlimits });
-    if (ctx.options.noNewPrivileges) await h.call('no_new_privs', {});
+    const steps: BatchItem[] = [];
+    if (rlimits.length) steps.push({ cmd: 'rlimits', limits: rlimits });
+    if (ctx.options.noNewPrivileges) steps.push({ cmd: 'no_new_privs' });
     // Before the capabilities go: without no_new_privs, installing a filter takes CAP_SYS_ADMIN (runc's order too).
-    if (filter) await h.call('seccomp', filter);
-    await h.call('capabilities', { keep: DOCKER_DEFAULT_CAPS });
+    if (filter) steps.push({ cmd: 'seccomp', ...filter });
+    steps.push({ cmd: 'capabilities', keep: DOCKER_DEFAULT_CAPS });
     // After the capabilities: a user other than root loses them at setuid, as with docker.
-    await h.call('user', { uid: user.uid, gid: user.gid, groups: user.groups });
+    steps.push({ cmd: 'user', uid: user.uid, gid: user.gid, groups: user.groups });
+    await h.batch(steps);
   },
 };
