@@ -70,6 +70,9 @@
         "-Wextra",
         "-O2"
       ],
+      "ldflags": [
+        "-static"
+      ],
       "ldflags!": [
         "-rdynamic"
       ]
