@@ -17,6 +17,7 @@ import {
   parseCpus,
   parseMemory,
   removeStale,
+  warmCgroupMoves,
   type Cgroup,
   type CgroupFiles,
   type CgroupLayout,
@@ -465,4 +466,15 @@ t.test('on cgroup2, a BPF device program lets a process open only the default de
   t.match(r.stdout, /urandom-ok/, '/dev/urandom (1:9) opens');
   t.notMatch(r.stdout, /kmsg-ok/, '/dev/kmsg (1:11) is not on the list');
   t.match(r.stderr, /kmsg: Operation not permitted/);
+});
+
+t.test('warmCgroupMoves writes glassbox\'s own PID into the cgroup it is in, and moves nothing', { skip: needRoot }, async (t) => {
+  const before = readFileSync('/proc/self/cgroup', 'utf8');
+  const w = await warmCgroupMoves();
+  t.ok(w, 'it wrote');
+  t.match(w!.file, /\/cgroup\.procs$/);
+  t.ok(w!.ms >= 0);
+  // The file is the one of this process's own cgroup: the PID is listed in it.
+  t.ok(readFileSync(w!.file, 'utf8').split('\n').includes(String(process.pid)), `${w!.file} lists this process`);
+  t.equal(readFileSync('/proc/self/cgroup', 'utf8'), before, 'every hierarchy still has this process where it was');
 });
