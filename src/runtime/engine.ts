@@ -18,6 +18,8 @@ import { STAGES } from './stages/index.js';
 
 export interface EngineOptions {
   events?: EventSink;
+  /** warmCgroupMoves, if the caller started it before the engine (as early as it could): else the engine starts it. */
+  cgroupWarm?: ReturnType<typeof warmCgroupMoves>;
   /**
    * Stage ids to pause before; 'all' pauses before every one (--step). A
    * function is asked before each stage (the TUI, where b edits them); its
@@ -49,7 +51,7 @@ export async function runContainer(store: Store, options: RunOptions, eo: Engine
   const stageEvent = (stage: string, phase: StageEvent['phase'], error?: string) => events({ kind: 'stage', t: Date.now(), stage, phase, error });
   let breakpoints = eo.breakpoints;
   // Started now, it has passed by the time the helper joins its cgroup.
-  ctx.cgroupWarm = warmCgroupMoves().then((w) => {
+  ctx.cgroupWarm = (eo.cgroupWarm ?? warmCgroupMoves()).then((w) => {
     if (w) events({ kind: 'host', t: Date.now(), detail: { what: 'cgroup-warm', file: w.file, pid: process.pid, ms: Math.round(w.ms * 10) / 10 } });
   });
   // What a killed glassbox left: removed before anything new is made.

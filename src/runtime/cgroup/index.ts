@@ -12,7 +12,7 @@
 //           (opencontainers/cgroups fs/fs.go adds a "" subsystem when
 //           IsCgroup2HybridMode), so glassbox does the same.
 
-import { constants, existsSync, readFileSync, statfsSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readFileSync, statfsSync, write as fsWrite } from 'node:fs';
 import { open, readFile, readdir, rmdir, mkdir, stat } from 'node:fs/promises';
 import type { DeviceRule } from '../helper/protocol.js';
 import { availableParallelism } from 'node:os';
@@ -175,12 +175,15 @@ export function detectCgroups(mountinfo?: string): CgroupLayout {
  * PID into the cgroup.procs of the cgroup it is already in, on a thread-pool
  * thread, and the wait passes while the container's directory and the helper
  * are made. Says which file it wrote and how long the write took; if the write
- * fails, nothing changed and the join only waits as it would have.
+ * fails, nothing changed and the join only waits as it would have. All but
+ * the write is done at once, so the write is on its thread at the first turn
+ * of the event loop, however busy the main thread stays.
  */
-export async function warmCgroupMoves(): Promise<{ file: string; ms: number } | undefined> {
+export function warmCgroupMoves(): Promise<{ file: string; ms: number } | undefined> {
+  let fd: number | undefined;
   try {
     const layout = detectCgroups();
-    const mine = await readFile('/proc/self/cgroup', 'utf8');
+    const mine = readFileSync('/proc/self/cgroup', 'utf8');
     const v2 = /^0::(\/.*)$/m.exec(mine);
     let file: string | undefined;
     if (layout.v2Root && v2) file = join(layout.v2Root, v2[1]!, 'cgroup.procs');
@@ -195,12 +198,19 @@ export async function warmCgroupMoves(): Promise<{ file: string; ms: number } | 
         }
       }
     }
-    if (!file) return undefined;
-    const t0 = performance.now();
-    await writeCgroupFile(file, String(process.pid));
-    return { file, ms: performance.now() - t0 };
+    if (!file) return Promise.resolve(undefined);
+    fd = openSync(file, constants.O_WRONLY);
+    const opened = fd;
+    const t0 = process.hrtime.bigint();
+    return new Promise((resolve) =>
+      fsWrite(opened, String(process.pid), (err) => {
+        closeSync(opened);
+        resolve(err ? undefined : { file: file!, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
+      }),
+    );
   } catch {
-    return undefined;
+    if (fd !== undefined) closeSync(fd);
+    return Promise.resolve(undefined);
   }
 }
 
@@ -538,15 +548,19 @@ export async function removeStale(parent: string = DEFAULT_PARENT, isAlive?: (na
   // Every hierarchy, not only the ones glassbox uses today: a leftover from another version is still ours.
   const roots = [...new Set([...Object.values(layout.v1Roots), ...(layout.v2Root ? [layout.v2Root] : [])])];
   const byName = new Map<string, string[]>();
-  for (const root of roots) {
-    const base = join(root, ...parentSegs);
-    let entries;
-    try {
-      entries = await readdir(base, { withFileTypes: true });
-    } catch (e) {
-      if (errnoOf(e) === 'ENOENT') continue;
-      throw fsError('readdir', base, e);
-    }
+  // Read side by side; listed in the hierarchies' order.
+  const listings = await Promise.all(
+    roots.map(async (root) => {
+      const base = join(root, ...parentSegs);
+      try {
+        return { base, entries: await readdir(base, { withFileTypes: true }) };
+      } catch (e) {
+        if (errnoOf(e) === 'ENOENT') return { base, entries: [] };
+        throw fsError('readdir', base, e);
+      }
+    }),
+  );
+  for (const { base, entries } of listings) {
     for (const ent of entries) {
       if (!ent.isDirectory()) continue;
       const list = byName.get(ent.name) ?? [];
@@ -586,9 +600,10 @@ async function procsOf(dirs: string[]): Promise<number[]> {
     if (text === undefined) return;
     for (const l of text.split('\n')) if (l) pids.add(Number(l));
     const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-    for (const e of entries) if (e.isDirectory()) await walk(join(dir, e.name));
+    await Promise.all(entries.filter((e) => e.isDirectory()).map((e) => walk(join(dir, e.name))));
   };
-  for (const d of dirs) await walk(d);
+  // The hierarchies side by side: each read is a trip to the thread pool.
+  await Promise.all(dirs.map(walk));
   return [...pids].sort((a, b) => a - b);
 }
 
@@ -629,7 +644,10 @@ async function teardown(name: string, dirs: string[], killDir: string | undefine
     }
     await sleep(10);
   }
-  for (const d of [...dirs].reverse()) await removeTree(d);
+  // Each hierarchy is a tree of its own: removed side by side.
+  const results = await Promise.allSettled(dirs.map(removeTree));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** rmdir a cgroup and any child cgroups, deepest first. cgroupfs files go with their directory. */
@@ -641,7 +659,7 @@ async function removeTree(dir: string): Promise<void> {
     if (errnoOf(e) === 'ENOENT') return;
     throw fsError('readdir', dir, e);
   }
-  for (const e of entries) if (e.isDirectory()) await removeTree(join(dir, e.name));
+  await Promise.all(entries.filter((e) => e.isDirectory()).map((e) => removeTree(join(dir, e.name))));
   // A process that was just killed may still be leaving the cgroup: EBUSY
   // for a moment. runc retries the same way (RemovePath).
   for (let delay = 10; ; delay *= 2) {
