@@ -1,6 +1,7 @@
 // The work of one layer transfer, in whichever thread runs it (a layer
 // worker, see layerworker.ts): bytes in -> blob digest, temp blob file ->
 // decompress -> diffID -> unpack. It computes; the caller verifies and commits.
+// Its errors cross to the main thread as pipeerror.ts says.
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback, Writable } from 'node:stream';
@@ -8,15 +9,10 @@ import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import type { Compression } from './mediatypes.js';
-import { GlassboxError } from '../util/errors.js';
 import { describeFetchError } from './registry.js';
+import { toPipeError, TransferError, type AnyError, type PipeError } from './pipeerror.js';
 import { layerExtractor, type UnpackResult } from './unpack.js';
 import { buffersAllocated } from './youngbuffers.js';
-
-/** A failure of the transfer itself (reset, truncation, stall): worth another attempt. */
-export class TransferError extends Error {
-  override name = 'TransferError';
-}
 
 /**
  * The body's first stop: hashes, counts and saves every byte, watches for
@@ -161,43 +157,6 @@ export interface LayerPipeJob {
   stallMs: number;
 }
 
-/** An error that crossed from a worker: enough to rebuild it on the other side. */
-export interface PipeError {
-  /** request: the registry's own answer (404, 401, a Retry-After too long), rebuilt word for word. */
-  kind: 'transfer' | 'refused' | 'system' | 'data' | 'request';
-  message: string;
-  code?: string;
-  syscall?: string;
-  path?: string;
-  op?: string;
-  subject?: string;
-  detail?: string;
-}
-
-type AnyError = Error & { code?: string; syscall?: string; path?: string; op?: string; subject?: string; detail?: string };
-
-export function toPipeError(e: unknown): PipeError {
-  const x = e as AnyError;
-  const kind = e instanceof TransferError ? 'transfer' : x.name === 'GlassboxError' ? 'refused' : x.syscall ? 'system' : 'data';
-  return { kind, message: x.message ?? String(e), code: x.code, syscall: x.syscall, path: x.path, op: x.op, subject: x.subject, detail: x.detail };
-}
-
-/** The error a PipeError stands for, rebuilt on this side of the thread boundary. */
-export function fromPipeError(p: PipeError, layer: string, op: string, subject?: string): Error {
-  switch (p.kind) {
-    case 'transfer':
-      return new TransferError(p.message);
-    case 'refused':
-      return new GlassboxError(`layer ${layer}: ${p.detail ?? p.message}`, { op, subject, code: p.code });
-    case 'system':
-      return Object.assign(new Error(p.message), { code: p.code, syscall: p.syscall, path: p.path });
-    case 'data':
-      return new GlassboxError(`layer ${layer}: the content matches its digest but is not a valid layer: ${p.message}`, { op, subject, code: 'EBADMSG' });
-    case 'request':
-      return new GlassboxError(p.detail ?? p.message, { op: p.op ?? op, subject: p.subject, code: p.code });
-  }
-}
-
 export interface LayerPipeResult {
   /** Body bytes read, all of them. */
   bytes: number;
@@ -284,3 +243,5 @@ export async function runLayerPipe(
     if (fd !== undefined) fs.closeSync(fd);
   }
 }
+
+export { fromPipeError, toPipeError, TransferError, type PipeError } from './pipeerror.js';

@@ -5,7 +5,8 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { EventSink } from '../events/schema.js';
-import { fromPipeError, type LayerPipeJob, type LayerPipeResult } from './layerpipe.js';
+import type { LayerPipeJob, LayerPipeResult } from './layerpipe.js';
+import { fromPipeError } from './pipeerror.js';
 import type { FromWorker, ToWorker, WorkerSource } from './layerworker.js';
 import { MAX_LAYER_THREADS } from './limits.js';
 
