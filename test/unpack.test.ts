@@ -644,6 +644,45 @@ t.test('mode bits are preserved, setuid/setgid/sticky included (after chown)', a
   assertOutsideUntouched(tt, box);
 });
 
+t.test('a file gets the owner and mode of its header where creating it already gives them and where it does not', async (tt) => {
+  // The chown and chmod a new file would not change are left out: a new file
+  // takes its group from a set-group-ID directory, and its mode through the
+  // umask; both must still come out as the header says.
+  const box = setup(tt);
+  const r = await layer(box.root, 'overlay', [
+    dir('g/', { mode: 0o2775, uid: 0, gid: 50 }),
+    file('g/root-owned', 'a', { mode: 0o644, uid: 0, gid: 0 }),
+    file('g/staff', 'b', { mode: 0o644, uid: 0, gid: 50 }),
+    dir('g/sub/', { mode: 0o755, uid: 0, gid: 0 }),
+    file('g/sub/f', 'c', { mode: 0o644, uid: 0, gid: 0 }),
+    file('g/implicit/f', 'd', { mode: 0o644, uid: 0, gid: 0 }),
+    file('wide', 'e', { mode: 0o666, uid: 0, gid: 0 }),
+    file('exec', 'f', { mode: 0o755, uid: 0, gid: 0 }),
+    file('other', 'g', { mode: 0o644, uid: 1000, gid: 1000 }),
+  ]);
+  assertOk(tt, r);
+  const st = (n: string) => fs.lstatSync(path.join(box.root, n));
+  const own = (n: string) => `${st(n).uid}:${st(n).gid} ${(st(n).mode & 0o7777).toString(8)}`;
+  tt.equal(own('g/root-owned'), '0:0 644', 'not the set-group-ID directory\'s group');
+  tt.equal(own('g/staff'), '0:50 644');
+  tt.equal(own('g/sub/f'), '0:0 644');
+  tt.equal(own('g/implicit/f'), '0:0 644', 'under a directory the layer did not list, made inside the set-group-ID one');
+  tt.equal(own('wide'), '0:0 666', 'the umask does not take the group and others\' write bits');
+  tt.equal(own('exec'), '0:0 755');
+  tt.equal(own('other'), '1000:1000 644');
+  assertOutsideUntouched(tt, box);
+});
+
+t.test('a layer root in a set-group-ID directory of another group: files still get the header\'s group', async (tt) => {
+  const box = setup(tt);
+  fs.chownSync(box.root, 0, 50);
+  fs.chmodSync(box.root, 0o2755);
+  const r = await layer(box.root, 'overlay', [file('top', 'a', { uid: 0, gid: 0 }), file('d/inner', 'b', { uid: 0, gid: 0 })]);
+  assertOk(tt, r);
+  tt.equal(fs.lstatSync(path.join(box.root, 'top')).gid, 0);
+  tt.equal(fs.lstatSync(path.join(box.root, 'd/inner')).gid, 0);
+});
+
 t.test('uid/gid come from the header, and from PAX uid/gid when present (files, dirs, symlinks)', async (tt) => {
   const box = setup(tt);
   const r = await layer(box.root, 'flatten', [

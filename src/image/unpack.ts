@@ -40,6 +40,24 @@ const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
 const OPEN_NEW_FILE = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
 
+/**
+ * This process's umask, from /proc (reading it through process.umask() sets
+ * it twice, a race with the other layer thread creating files); undefined
+ * where /proc does not say.
+ */
+let umaskCache: number | null | undefined;
+function currentUmask(): number | undefined {
+  if (umaskCache === undefined) {
+    try {
+      const m = /^Umask:\s*([0-7]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+      umaskCache = m ? parseInt(m[1]!, 8) : null;
+    } catch {
+      umaskCache = null;
+    }
+  }
+  return umaskCache ?? undefined;
+}
+
 export function emptyStats(): UnpackStats {
   return { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, whiteouts: 0, opaques: 0, devices: 0, fifos: 0, xattrs: 0, bytes: 0 };
 }
@@ -87,7 +105,17 @@ export class LayerWriter {
   private readonly opaqueDirs = new Set<string>();
   /** Directory times, set after the last entry (writing children changes them). Keyed by relative path. */
   private readonly dirTimes = new Map<string, [number, number]>();
+  /**
+   * The group of directories whose group we know, by relative path. A new
+   * file gets its creator's group, or its directory's (a set-group-ID
+   * directory, a grpid mount): in a directory of the creator's group it is
+   * the creator's group either way, and a chown to it can be skipped.
+   */
+  private readonly dirGids = new Map<string, number>();
   private readonly fx = addon();
+  private readonly euid = process.geteuid?.();
+  private readonly egid = process.getegid?.();
+  private readonly umask = currentUmask();
 
   constructor(
     readonly root: string,
@@ -113,6 +141,19 @@ export class LayerWriter {
     for (const d of this.dirs) if (under(d)) this.dirs.delete(d);
     for (const d of this.opaqueDirs) if (under(d)) this.opaqueDirs.delete(d);
     for (const d of this.dirTimes.keys()) if (under(d)) this.dirTimes.delete(d);
+    for (const d of this.dirGids.keys()) if (under(d)) this.dirGids.delete(d);
+  }
+
+  /** The group a new entry in directory rel gets, when we know it. */
+  private newEntryGid(rel: string): number | undefined {
+    if (rel === '' && !this.dirGids.has('')) {
+      try {
+        this.dirGids.set('', fs.lstatSync(this.root).gid);
+      } catch {
+        return undefined;
+      }
+    }
+    return this.dirGids.get(rel) === this.egid ? this.egid : undefined;
   }
 
   /**
@@ -144,8 +185,10 @@ export class LayerWriter {
       }
       if (!st) {
         if (!create) throw new Missing(`${what}: "${candidate}" does not exist in the layer`);
+        const gid = this.newEntryGid(cur.join('/'));
         fs.mkdirSync(this.abs(candidate), { mode: 0o755 });
         this.dirs.add(candidate);
+        if (gid !== undefined) this.dirGids.set(candidate, gid);
         cur.push(c);
         continue;
       }
@@ -158,6 +201,7 @@ export class LayerWriter {
       }
       if (!st.isDirectory()) throw new Refused(`${what}: "${candidate}" is not a directory`);
       this.dirs.add(candidate);
+      this.dirGids.set(candidate, st.gid);
       cur.push(c);
     }
     return cur.join('/');
@@ -236,15 +280,22 @@ export class LayerWriter {
       }
       case 'file':
       case 'contiguous-file': {
+        // A file made with its final mode needs no chmod: most layers' modes
+        // (0644, 0755) pass through a 022 umask whole. Set-ID bits never do
+        // (a chown would clear them), nor does what the umask takes.
+        const want = this.fileMode(header);
+        const direct = this.umask !== undefined && (want & 0o7000) === 0 && (want & this.umask) === 0;
+        const createMode = direct ? want : 0o600;
         // Most entries are new: try the create first, clear the way only if it exists.
         let fd: number;
         try {
-          fd = fs.openSync(path, OPEN_NEW_FILE, 0o600);
+          fd = fs.openSync(path, OPEN_NEW_FILE, createMode);
         } catch (e) {
           if (errnoOf(e) !== 'EEXIST') throw e;
           this.removeExisting(rel, false);
-          fd = fs.openSync(path, OPEN_NEW_FILE, 0o600);
+          fd = fs.openSync(path, OPEN_NEW_FILE, createMode);
         }
+        const gid = this.newEntryGid(parent);
         try {
           for await (const chunk of body) {
             let off = 0;
@@ -253,7 +304,7 @@ export class LayerWriter {
           }
           this.stats.files++;
           // Metadata through the descriptor: no path walk per call.
-          this.setMeta(rel, header, false, false, fd);
+          this.setMeta(rel, header, false, false, { fd, owner: gid === undefined ? undefined : [this.euid!, gid], mode: direct ? want : undefined });
         } finally {
           fs.closeSync(fd);
         }
@@ -342,19 +393,32 @@ export class LayerWriter {
     }
   }
 
-  private setMeta(rel: string, header: tar.Header, isDir: boolean, isLink = false, fd?: number): void {
+  private fileMode(header: tar.Header): number {
+    return (header.mode ?? 0o644) & 0o7777;
+  }
+
+  /**
+   * Owner, mode, xattrs and times of an entry. A regular file comes with its
+   * descriptor, and with what it was made with (owner, mode) when that is
+   * known: a chown or chmod to what the file already has is left out (two
+   * of the six calls per file of a layer of small files).
+   */
+  private setMeta(rel: string, header: tar.Header, isDir: boolean, isLink = false, file?: { fd: number; owner?: [number, number]; mode?: number }): void {
     const path = this.abs(rel);
     const pax = (header.pax ?? undefined) as Record<string, string> | undefined;
     const uid = pax?.uid !== undefined ? Number(pax.uid) : (header.uid ?? 0);
     const gid = pax?.gid !== undefined ? Number(pax.gid) : (header.gid ?? 0);
     const mode = (header.mode ?? (isDir ? 0o755 : 0o644)) & 0o7777;
+    const fd = file?.fd;
     // chmod after chown: chown clears set-id bits. Symlinks have no mode of their own.
-    if (fd !== undefined) {
-      fs.fchownSync(fd, uid, gid);
-      fs.fchmodSync(fd, mode);
+    if (file) {
+      const chown = !file.owner || file.owner[0] !== uid || file.owner[1] !== gid;
+      if (chown) fs.fchownSync(file.fd, uid, gid);
+      if (chown || file.mode !== mode) fs.fchmodSync(file.fd, mode);
     } else {
       fs.lchownSync(path, uid, gid);
       if (!isLink) fs.chmodSync(path, mode);
+      if (isDir) this.dirGids.set(rel, gid);
     }
     for (const [name, value] of paxXattrs(pax)) {
       // A layer must not set overlayfs's own attributes: they would redirect
