@@ -268,50 +268,28 @@ export class LayerWriter {
     const path = this.abs(rel);
     this.markWritten(rel);
 
+    if (header.type === 'file' || header.type === 'contiguous-file') return this.writeFile(parent, rel, path, header, body);
+    body.resume();
+    this.applyOther(rel, path, header);
+  }
+
+  /**
+   * Every entry but a regular file, none of which has anything to await.
+   * Kept out of the function that streams a file's body so that each stays
+   * small: as one async function with the whole switch, V8 spent 43 ms
+   * optimising it on a background thread, in each worker, every pull.
+   */
+  private applyOther(rel: string, path: string, header: tar.Header): void {
     switch (header.type) {
       case 'directory': {
         const exists = this.removeExisting(rel, true);
         if (!exists) fs.mkdirSync(path, { mode: 0o700 });
         this.dirs.add(rel);
         this.stats.dirs++;
-        body.resume();
         this.setMeta(rel, header, true);
         return;
       }
-      case 'file':
-      case 'contiguous-file': {
-        // A file made with its final mode needs no chmod: most layers' modes
-        // (0644, 0755) pass through a 022 umask whole. Set-ID bits never do
-        // (a chown would clear them), nor does what the umask takes.
-        const want = this.fileMode(header);
-        const direct = this.umask !== undefined && (want & 0o7000) === 0 && (want & this.umask) === 0;
-        const createMode = direct ? want : 0o600;
-        // Most entries are new: try the create first, clear the way only if it exists.
-        let fd: number;
-        try {
-          fd = fs.openSync(path, OPEN_NEW_FILE, createMode);
-        } catch (e) {
-          if (errnoOf(e) !== 'EEXIST') throw e;
-          this.removeExisting(rel, false);
-          fd = fs.openSync(path, OPEN_NEW_FILE, createMode);
-        }
-        const gid = this.newEntryGid(parent);
-        try {
-          for await (const chunk of body) {
-            let off = 0;
-            while (off < chunk.length) off += fs.writeSync(fd, chunk, off);
-            this.stats.bytes += chunk.length;
-          }
-          this.stats.files++;
-          // Metadata through the descriptor: no path walk per call.
-          this.setMeta(rel, header, false, false, { fd, owner: gid === undefined ? undefined : [this.euid!, gid], mode: direct ? want : undefined });
-        } finally {
-          fs.closeSync(fd);
-        }
-        return;
-      }
       case 'symlink': {
-        body.resume();
         if (!header.linkname) throw new Refused('a symlink with an empty target');
         this.removeExisting(rel, false);
         fs.symlinkSync(header.linkname, path);
@@ -320,7 +298,6 @@ export class LayerWriter {
         return;
       }
       case 'link': {
-        body.resume();
         const targetParts = cleanEntryName(header.linkname ?? '');
         if (targetParts.length === 0) throw new Refused('hardlink to the layer root');
         const tparent = this.resolveDir(targetParts.slice(0, -1), false, `hardlink target "${header.linkname}" parent`);
@@ -342,7 +319,6 @@ export class LayerWriter {
       case 'character-device':
       case 'block-device':
       case 'fifo': {
-        body.resume();
         this.removeExisting(rel, false);
         const type = header.type === 'fifo' ? S_IFIFO : header.type === 'block-device' ? S_IFBLK : S_IFCHR;
         this.fx.mknod(path, type | 0o600, header.devmajor ?? 0, header.devminor ?? 0);
@@ -355,8 +331,39 @@ export class LayerWriter {
         return;
       }
       default:
-        body.resume();
         throw new Refused(`unsupported tar entry type "${header.type}"`);
+    }
+  }
+
+  /** A regular file: made, its body written as it streams, its metadata set through its descriptor. */
+  private async writeFile(parent: string, rel: string, path: string, header: tar.Header, body: Readable): Promise<void> {
+    // A file made with its final mode needs no chmod: most layers' modes
+    // (0644, 0755) pass through a 022 umask whole. Set-ID bits never do
+    // (a chown would clear them), nor does what the umask takes.
+    const want = this.fileMode(header);
+    const direct = this.umask !== undefined && (want & 0o7000) === 0 && (want & this.umask) === 0;
+    const createMode = direct ? want : 0o600;
+    // Most entries are new: try the create first, clear the way only if it exists.
+    let fd: number;
+    try {
+      fd = fs.openSync(path, OPEN_NEW_FILE, createMode);
+    } catch (e) {
+      if (errnoOf(e) !== 'EEXIST') throw e;
+      this.removeExisting(rel, false);
+      fd = fs.openSync(path, OPEN_NEW_FILE, createMode);
+    }
+    const gid = this.newEntryGid(parent);
+    try {
+      for await (const chunk of body) {
+        let off = 0;
+        while (off < chunk.length) off += fs.writeSync(fd, chunk, off);
+        this.stats.bytes += chunk.length;
+      }
+      this.stats.files++;
+      // Metadata through the descriptor: no path walk per call.
+      this.setMeta(rel, header, false, false, { fd, owner: gid === undefined ? undefined : [this.euid!, gid], mode: direct ? want : undefined });
+    } finally {
+      fs.closeSync(fd);
     }
   }
 
