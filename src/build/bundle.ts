@@ -1,17 +1,20 @@
-// The glassbox command as one bundle: run after tsc by `npm run build:ts`.
+// The glassbox program as one bundle: run after tsc by `npm run build:ts`.
 //
 // Node 20 loads an ES module graph file by file: for `glassbox run` that was
 // some 60 files, each resolved, read, compiled and linked before the first
-// stage, about 40 ms of a 150 ms run. esbuild joins them into
-// dist/src/cli/bin.js (which replaces tsc's entry) plus chunks beside it for
-// what only some commands load (the TUI, pull, the trace exporters), so those
-// stay lazy. The rest of dist/ is tsc's output, unchanged: the workers and the
-// tests load its modules as they are.
+// stage, about 40 ms of a 150 ms run. esbuild joins src/cli/entry.ts and
+// everything it imports into dist/src/cli/glassbox.cjs, which the command
+// (src/cli/bin.ts) compiles with V8's code cache. CommonJS, because only a
+// script, not an ES module, can be compiled from a cache in Node 20. What only
+// some commands use (the TUI, pull, the exporters) is in the file but not
+// run until asked for. The rest of dist/ is tsc's output, unchanged: the
+// workers and the tests load its modules as they are.
 //
 // Each module keeps its own import.meta.url: the workers, the native addon
 // and tar-stream's patch find their files relative to where tsc put the
 // module, not where the bundle is.
 import { build, type Plugin } from 'esbuild';
+import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
@@ -19,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 
 const dist = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const outdir = join(dist, 'src', 'cli');
+const outfile = join(outdir, 'glassbox.cjs');
 
 /**
  * Packages left to node_modules: the TUI's (blessed reads its terminfo files
@@ -35,26 +39,27 @@ const ownImportMeta: Plugin = {
       const text = await readFile(args.path, 'utf8');
       if (!args.path.startsWith(dist + sep) || !text.includes('import.meta.url')) return { contents: text, loader: 'js' };
       const rel = relative(outdir, args.path).split(sep).join('/');
-      return { contents: text.replaceAll('import.meta.url', `new URL(${JSON.stringify(rel)}, import.meta.url).href`), loader: 'js' };
+      return { contents: text.replaceAll('import.meta.url', `__glassboxModuleUrl(${JSON.stringify(rel)})`), loader: 'js' };
     });
   },
 };
 
 await build({
-  entryPoints: [join(outdir, 'bin.js')],
-  outdir,
-  allowOverwrite: true,
+  entryPoints: [join(outdir, 'entry.js')],
+  outfile,
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
   external: EXTERNAL,
-  // CommonJS packages inside the bundle (commander) call require for Node's own modules.
-  banner: { js: "import { createRequire as __glassboxRequire } from 'node:module'; const require = __glassboxRequire(import.meta.url);" },
+  // At the top, where require is the bundle's own (a module may name a local "require").
+  banner: { js: "const __glassboxModuleUrl = (rel) => require('node:url').pathToFileURL(require('node:path').join(__dirname, rel)).href;" },
   plugins: [ownImportMeta],
   logLevel: 'warning',
   legalComments: 'inline',
 });
-// tsc's map was of the entry the bundle replaced.
-rmSync(join(outdir, 'bin.js.map'), { force: true });
+
+// The first code cache, from --help: the bundle's top level, which every command runs.
+for (const f of ['glassbox.cjs.cache', 'glassbox.cjs.help-cache']) rmSync(join(outdir, f), { force: true });
+const made = spawnSync(process.execPath, [join(outdir, 'bin.js'), '--help'], { env: { ...process.env, GLASSBOX_CODE_CACHE: 'build' }, stdio: ['ignore', 'ignore', 'inherit'] });
+if (made.status !== 0) throw new Error(`glassbox --help failed (${made.status ?? made.signal}) while making the code cache`);
