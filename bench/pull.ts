@@ -23,11 +23,22 @@ async function main(): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'glassbox-bench-'));
   // The CLI built with this bench, wherever it was compiled to: measure this build, not dist/.
   const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/bin.js');
+  // As a user runs it (glassbox on PATH): its own first line starts node, and
+  // keeps NODE_EXTRA_CA_CERTS from Node's start-up (bench/start does the
+  // same). A build that did not make it executable runs under node.
+  let asUser = true;
+  try {
+    fs.accessSync(bin, fs.constants.X_OK);
+  } catch {
+    asUser = false;
+  }
+  const glassbox = (args: string[]) => (asUser ? timed(bin, args) : timed(process.execPath, [bin, ...args]));
   const image = `${reg.host}/bench/big:latest`;
   try {
     await reg.push(fx.layout('big'), 'bench/big:latest');
     const size = Number(execFileSync('du', ['-sb', fx.layout('big')], { encoding: 'utf8' }).split('\t')[0]);
     console.log(`image: ${image}, ${(size / 1e6).toFixed(0)} MB as an OCI layout; ${runs} runs each, median shown; ${os.cpus().length} cores`);
+    if (!asUser) console.log(`${bin} is not executable: glassbox runs as node ${path.basename(bin)}, not by its own first line`);
 
     const engine = await dockerEngine(reg.host, work);
     const results: Record<string, Sample[]> = { glassbox: [], 'skopeo+umoci': [] };
@@ -36,7 +47,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < runs; i++) {
       const root = path.join(work, `gb-${i}`);
       settle();
-      results.glassbox!.push(timed(process.execPath, [bin, '--root', root, 'pull', '-q', image]));
+      results.glassbox!.push(glassbox(['--root', root, 'pull', '-q', image]));
       fs.rmSync(root, { recursive: true, force: true });
 
       const oci = path.join(work, `oci-${i}`);
