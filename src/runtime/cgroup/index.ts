@@ -283,6 +283,15 @@ class Files implements CgroupFiles {
     else await mkdir(path).catch(failed);
   }
 
+  /** Several files written from Node side by side (each a trip to the thread pool), listed in the order given. */
+  async writeAllFromNode(items: { path: string; value: string; why: string }[]): Promise<void> {
+    await this.flush();
+    const results = await Promise.allSettled(items.map((i) => writeCgroupFile(i.path, i.value)));
+    items.forEach((i, n) => results[n]!.status === 'fulfilled' && this.written.push(i));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
   async write(path: string, value: string, why: string, fromNode = false): Promise<void> {
     if (this.io && !fromNode) {
       this.queue(
@@ -439,7 +448,8 @@ class Group implements Cgroup {
   async leave(pid: number): Promise<void> {
     // Back to glassbox's own cgroup in each hierarchy: a leaf with a process
     // in it already, so v2's rule against processes in inner cgroups holds.
-    const mine = await readFile('/proc/self/cgroup', 'utf8');
+    const mine = readFileSync('/proc/self/cgroup', 'utf8');
+    const moves: { path: string; value: string; why: string }[] = [];
     for (const d of this.dirs) {
       const line = mine.split('\n').find((l) => {
         const [, controllers] = l.split(':');
@@ -447,9 +457,10 @@ class Group implements Cgroup {
       });
       if (!line) continue;
       const own = line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1);
-      // From Node, not the helper: by now the helper is in a cgroup namespace of its own and cannot name this cgroup.
-      await this.files.write(join(d.root, own, 'cgroup.procs'), String(pid), 'take the helper out: only the container counts against its limits', true);
+      moves.push({ path: join(d.root, own, 'cgroup.procs'), value: String(pid), why: 'take the helper out: only the container counts against its limits' });
     }
+    // From Node, not the helper: by now the helper is in a cgroup namespace of its own and cannot name this cgroup.
+    await this.files.writeAllFromNode(moves);
   }
 
   stats(): Promise<CgroupStats> {
@@ -624,6 +635,10 @@ async function teardown(name: string, dirs: string[], killDir: string | undefine
       },
     );
   }
+  // Mostly the container has ended and its cgroups are empty: remove them at
+  // once. Only if one is still busy, look for what is left in it, as below.
+  const quick = await Promise.allSettled(dirs.map((d) => removeTree(d, false)));
+  if (quick.every((r) => r.status === 'fulfilled')) return;
   const start = Date.now();
   for (;;) {
     const pids = (await procsOf(dirs)).filter((p) => p !== process.pid);
@@ -645,13 +660,16 @@ async function teardown(name: string, dirs: string[], killDir: string | undefine
     await sleep(10);
   }
   // Each hierarchy is a tree of its own: removed side by side.
-  const results = await Promise.allSettled(dirs.map(removeTree));
+  const results = await Promise.allSettled(dirs.map((d) => removeTree(d)));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
 }
 
-/** rmdir a cgroup and any child cgroups, deepest first. cgroupfs files go with their directory. */
-async function removeTree(dir: string): Promise<void> {
+/**
+ * rmdir a cgroup and any child cgroups, deepest first. cgroupfs files go with
+ * their directory. Without retry, a busy cgroup fails at once.
+ */
+async function removeTree(dir: string, retry = true): Promise<void> {
   let entries;
   try {
     entries = await readdir(dir, { withFileTypes: true });
@@ -659,7 +677,7 @@ async function removeTree(dir: string): Promise<void> {
     if (errnoOf(e) === 'ENOENT') return;
     throw fsError('readdir', dir, e);
   }
-  await Promise.all(entries.filter((e) => e.isDirectory()).map((e) => removeTree(join(dir, e.name))));
+  await Promise.all(entries.filter((e) => e.isDirectory()).map((e) => removeTree(join(dir, e.name), retry)));
   // A process that was just killed may still be leaving the cgroup: EBUSY
   // for a moment. runc retries the same way (RemovePath).
   for (let delay = 10; ; delay *= 2) {
@@ -669,7 +687,7 @@ async function removeTree(dir: string): Promise<void> {
     } catch (e) {
       const code = errnoOf(e);
       if (code === 'ENOENT') return;
-      if (code !== 'EBUSY' || delay > 640) throw fsError('rmdir', dir, e);
+      if (code !== 'EBUSY' || delay > 640 || !retry) throw fsError('rmdir', dir, e);
       await sleep(delay);
     }
   }
