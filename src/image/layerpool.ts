@@ -1,14 +1,16 @@
 // One worker thread per core, at most MAX_LAYER_THREADS, shared by every
-// layer transfer of a pull or a load. A worker runs several transfers at
-// once; a job goes to the worker with the fewest. Fewer isolates than layers
-// keeps memory low (each V8 isolate costs ~11 MB before it does anything).
+// layer transfer of a pull or a load. A worker runs TRANSFERS_PER_THREAD
+// transfers at once; a job goes to the worker with the fewest, and when every
+// worker is full it waits for the first place to free up. Fewer isolates than
+// layers keeps memory low (each V8 isolate costs ~11 MB before it does
+// anything).
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { EventSink } from '../events/schema.js';
 import type { LayerPipeJob, LayerPipeResult } from './layerpipe.js';
-import { fromPipeError } from './pipeerror.js';
+import { fromPipeError, TransferError } from './pipeerror.js';
 import type { FromWorker, ToWorker, WorkerSource } from './layerworker.js';
-import { MAX_LAYER_THREADS } from './limits.js';
+import { MAX_LAYER_THREADS, TRANSFERS_PER_THREAD } from './limits.js';
 
 interface Job {
   resolve(r: LayerPipeResult): void;
@@ -41,6 +43,8 @@ export interface PoolRun {
 export class LayerPool {
   private readonly slots: Slot[] = [];
   private readonly jobs = new Map<number, Job>();
+  /** Transfers waiting for a place in a worker, first come first served. */
+  private readonly waiting: { go(): void; refuse(e: Error): void }[] = [];
   private nextId = 1;
   private closed = false;
 
@@ -54,6 +58,7 @@ export class LayerPool {
       for (const id of slot.jobs) this.settle(slot, id, (j) => j.reject(e));
       const i = this.slots.indexOf(slot);
       if (i !== -1) this.slots.splice(i, 1);
+      this.admit();
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`layer worker exited with code ${code}`)));
@@ -70,11 +75,21 @@ export class LayerPool {
     while (!this.closed && this.slots.length < Math.min(this.size, jobs)) this.spawn();
   }
 
+  private hasRoom(): boolean {
+    return this.slots.length < this.size || this.slots.some((s) => s.jobs.size < TRANSFERS_PER_THREAD);
+  }
+
+  /** A worker with room: an idle one, else a new one, else the one with the fewest transfers. */
   private slot(): Slot {
     const idle = this.slots.find((s) => s.jobs.size === 0);
     if (idle) return idle;
     if (this.slots.length < this.size) return this.spawn();
     return this.slots.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+  }
+
+  /** Start waiting transfers while there is room. */
+  private admit(): void {
+    while (!this.closed && this.waiting.length > 0 && this.hasRoom()) this.waiting.shift()!.go();
   }
 
   private settle(slot: Slot, id: number, fn: (j: Job) => void): void {
@@ -83,6 +98,7 @@ export class LayerPool {
     this.jobs.delete(id);
     slot.jobs.delete(id);
     fn(j);
+    this.admit();
   }
 
   private onMessage(slot: Slot, m: FromWorker): void {
@@ -104,8 +120,37 @@ export class LayerPool {
     }
   }
 
-  /** Run one transfer in a worker; settle with its result or its error, rebuilt. */
+  /**
+   * Run one transfer in a worker, once one has room; settle with its result
+   * or its error, rebuilt. Aborted while it waits, it fails as an
+   * interrupted transfer, without having started.
+   */
   run(r: PoolRun): Promise<LayerPipeResult> {
+    if (this.closed) return Promise.reject(new Error('layer pool is closed'));
+    if (this.hasRoom()) return this.start(r);
+    return new Promise<LayerPipeResult>((resolve, reject) => {
+      const entry = {
+        go: () => {
+          r.signal?.removeEventListener('abort', onAbort);
+          this.start(r).then(resolve, reject);
+        },
+        refuse: (e: Error) => {
+          r.signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      const onAbort = () => {
+        const i = this.waiting.indexOf(entry);
+        if (i !== -1) this.waiting.splice(i, 1);
+        entry.refuse(new TransferError('interrupted'));
+      };
+      this.waiting.push(entry);
+      r.signal?.addEventListener('abort', onAbort, { once: true });
+      if (r.signal?.aborted) onAbort();
+    });
+  }
+
+  private start(r: PoolRun): Promise<LayerPipeResult> {
     if (this.closed) return Promise.reject(new Error('layer pool is closed'));
     const slot = this.slot();
     const id = this.nextId++;
@@ -131,6 +176,7 @@ export class LayerPool {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const w of this.waiting.splice(0)) w.refuse(new Error('layer pool is closed'));
     const slots = this.slots.splice(0);
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }

@@ -1,7 +1,7 @@
 // A layer worker thread: runs layer transfers (fetch, hash, save,
-// decompress, unpack) off the main thread, several at once, so the layers of
-// one image use every core while the main thread only draws progress. The
-// pool (layerpool.ts) keeps one worker per core, two at most.
+// decompress, unpack) off the main thread, two at once (limits.ts), so the
+// layers of one image use every core while the main thread only draws
+// progress. The pool (layerpool.ts) keeps one worker per core, two at most.
 //
 // A worker fetches its layer's blob itself, with a registry client made
 // from the main thread's (same options, same token): the bytes never cross
