@@ -5,7 +5,7 @@
 
 import t, { type Test } from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmdirSync, rmSync } from 'node:fs';
 import { LiveHelper } from '../src/runtime/helper/live.js';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -470,11 +470,23 @@ t.test('on cgroup2, a BPF device program lets a process open only the default de
 
 t.test('warmCgroupMoves writes glassbox\'s own PID into the cgroup it is in, and moves nothing', { skip: needRoot }, async (t) => {
   const before = readFileSync('/proc/self/cgroup', 'utf8');
-  const w = await warmCgroupMoves();
+  const warm = warmCgroupMoves();
+  const w = await warm.first;
   t.ok(w, 'it wrote');
   t.match(w!.file, /\/cgroup\.procs$/);
   t.ok(w!.ms >= 0);
   // The file is the one of this process's own cgroup: the PID is listed in it.
   t.ok(readFileSync(w!.file, 'utf8').split('\n').includes(String(process.pid)), `${w!.file} lists this process`);
+  const open = () => readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === w!.file;
+    } catch {
+      return false;
+    }
+  }).length;
+  await sleep(20);
+  t.equal(open(), 1, 'kept open for the repeated writes');
+  warm.stop();
+  t.equal(open(), 0, 'closed at stop');
   t.equal(readFileSync('/proc/self/cgroup', 'utf8'), before, 'every hierarchy still has this process where it was');
 });

@@ -1,5 +1,7 @@
 // glassbox's entry: what src/cli/bin.ts runs, from the bundle
 // (dist/src/cli/glassbox.cjs, src/build/bundle.ts) or, with no bundle, as it is.
+// First: a run's head start on the kernel (early.ts).
+import './early.js';
 import { main } from './main.js';
 
 // Output that can no longer be written is dropped: the reader went away

@@ -7,6 +7,7 @@ import { addon } from '../native/addon.js';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { parseCpus, parseMemory, warmCgroupMoves } from '../runtime/cgroup/index.js';
 import { runContainer } from '../runtime/engine.js';
+import { takeEarlyCgroupWarm } from './early.js';
 import { gc } from '../runtime/gc.js';
 import type { RunContext } from '../runtime/context.js';
 import { takeSnapshot } from '../runtime/snapshot.js';
@@ -315,7 +316,7 @@ export function runCommand(program: Command): void {
         process.stdout.on('error', () => {});
       }
       // The kernel's wait before the helper's first cgroup move, started as early as can be (runtime/cgroup warmCgroupMoves).
-      const cgroupWarm = warmCgroupMoves();
+      const cgroupWarm = takeEarlyCgroupWarm() ?? warmCgroupMoves();
       const store = await openStore(cmd);
       // No image: the demo, built here from native/demo, so this works with no registry at all.
       const demo = !image;

@@ -122,7 +122,7 @@ export type HostDetail =
   | { what: 'image'; name: string; digest: string; layers: number; size: number }
   /** --userns: a uid_map or gid_map glassbox wrote for the helper, from outside (the tracer cannot see Node's writes). */
   | { what: 'idmap'; pid: number; file: 'uid_map' | 'gid_map'; text: string }
-  /** glassbox's own PID written to the cgroup it is in: a move of nothing, so the kernel's wait before a first move passes before the join (runtime/cgroup warmCgroupMoves). */
+  /** glassbox's own PID written to the cgroup it is in: a move of nothing, so the kernel's wait before a first move passes before the join; repeated, instantly, every few ms until the helper has left (runtime/cgroup warmCgroupMoves). ms is the first write's. */
   | { what: 'cgroup-warm'; file: string; pid: number; ms: number };
 
 export interface HostEvent {

@@ -83,8 +83,8 @@ export interface RunContext {
   dirs?: ContainerDirs;
   helper?: Helper;
   cgroup?: Cgroup;
-  /** Settles when glassbox's move of itself into its own cgroup is done (runtime/cgroup warmCgroupMoves). */
-  cgroupWarm?: Promise<void>;
+  /** glassbox's moves of itself into its own cgroup (runtime/cgroup warmCgroupMoves): first settles when the first is done. */
+  cgroupWarm?: { first: Promise<void>; stop(): void };
   /** -t: the pty master, and whether the caller took it over (it closes it then). */
   ptyMaster?: number;
   ptyTaken?: boolean;

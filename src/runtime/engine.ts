@@ -5,7 +5,7 @@ import { hostname, release } from 'node:os';
 import type { EventSink, HeaderEvent, StageEvent } from '../events/schema.js';
 import { dropEvents, SCHEMA_VERSION } from '../events/schema.js';
 import { packageVersion } from '../util/paths.js';
-import { detectCgroups, warmCgroupMoves } from './cgroup/index.js';
+import { detectCgroups, warmCgroupMoves, type CgroupWarm } from './cgroup/index.js';
 import { resolveImages } from '../image/resolve.js';
 import type { Store } from '../image/store.js';
 import { GlassboxError } from '../util/errors.js';
@@ -19,7 +19,7 @@ import { STAGES } from './stages/index.js';
 export interface EngineOptions {
   events?: EventSink;
   /** warmCgroupMoves, if the caller started it before the engine (as early as it could): else the engine starts it. */
-  cgroupWarm?: ReturnType<typeof warmCgroupMoves>;
+  cgroupWarm?: CgroupWarm;
   /**
    * Stage ids to pause before; 'all' pauses before every one (--step). A
    * function is asked before each stage (the TUI, where b edits them); its
@@ -51,9 +51,13 @@ export async function runContainer(store: Store, options: RunOptions, eo: Engine
   const stageEvent = (stage: string, phase: StageEvent['phase'], error?: string) => events({ kind: 'stage', t: Date.now(), stage, phase, error });
   let breakpoints = eo.breakpoints;
   // Started now, it has passed by the time the helper joins its cgroup.
-  ctx.cgroupWarm = (eo.cgroupWarm ?? warmCgroupMoves()).then((w) => {
-    if (w) events({ kind: 'host', t: Date.now(), detail: { what: 'cgroup-warm', file: w.file, pid: process.pid, ms: Math.round(w.ms * 10) / 10 } });
-  });
+  const warm = eo.cgroupWarm ?? warmCgroupMoves();
+  ctx.cgroupWarm = {
+    stop: warm.stop,
+    first: warm.first.then((w) => {
+      if (w) events({ kind: 'host', t: Date.now(), detail: { what: 'cgroup-warm', file: w.file, pid: process.pid, ms: Math.round(w.ms * 10) / 10 } });
+    }),
+  };
   // What a killed glassbox left: removed before anything new is made.
   await gc(store);
   const done: Stage[] = [];
@@ -133,7 +137,8 @@ export async function runContainer(store: Store, options: RunOptions, eo: Engine
       }
     }
     // Its event is the run's, whatever stage the run ended in.
-    await ctx.cgroupWarm;
+    ctx.cgroupWarm.stop();
+    await ctx.cgroupWarm.first;
     if (undoError && ctx.exit) throw undoError;
   }
   if (ctx.exit) {

@@ -170,17 +170,42 @@ export function detectCgroups(mountinfo?: string): CgroupLayout {
  * a process between cgroups after a quiet spell (a write to any cgroup.procs)
  * waits for an RCU grace period, while the kernel's cgroup_threadgroup_rwsem
  * leaves its fast mode: 5-15 ms here, nearly all of a join, and runc's run
- * pays it too. The lock stays in its slow mode for a grace period after the
- * move. So a run begins with a move that moves nothing: glassbox writes its own
- * PID into the cgroup.procs of the cgroup it is already in, on a thread-pool
- * thread, and the wait passes while the container's directory and the helper
- * are made. Says which file it wrote and how long the write took; if the write
- * fails, nothing changed and the join only waits as it would have. All but
- * the write is done at once, so the write is on its thread at the first turn
- * of the event loop, however busy the main thread stays.
+ * pays it too. The lock goes back to its fast mode a grace period after the
+ * last move. So a run begins with a move that moves nothing: glassbox writes
+ * its own PID into the cgroup.procs of the cgroup it is already in, on a
+ * thread-pool thread, and the wait passes while the container's directory and
+ * the helper are made. Until stop() (once the helper has joined the cgroup and
+ * left it again), the same write is repeated every few milliseconds, each one
+ * instant, so the lock is still in its slow mode whenever the join comes. If
+ * the write fails, nothing changed and the join only waits as it would have.
+ * All but the first write's own work is done at once, so it is on its thread
+ * at the first turn of the event loop, however busy the main thread stays.
  */
-export function warmCgroupMoves(): Promise<{ file: string; ms: number } | undefined> {
+export interface CgroupWarm {
+  /** Settles when the first write is done: which file, and how long it took. */
+  readonly first: Promise<{ file: string; ms: number } | undefined>;
+  /** No more writes. */
+  stop(): void;
+}
+
+/** How often the warm-up write is repeated: well under a grace period (a few ms or more). */
+const KEEP_WARM_MS = 3;
+/** No run needs it longer (a pause makes it pointless). */
+const KEEP_WARM_LIMIT_MS = 2000;
+
+export function warmCgroupMoves(): CgroupWarm {
   let fd: number | undefined;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const close = () => {
+    if (fd !== undefined) closeSync(fd);
+    fd = undefined;
+  };
+  const stop = () => {
+    stopped = true;
+    clearTimeout(timer);
+    close();
+  };
   try {
     const layout = detectCgroups();
     const mine = readFileSync('/proc/self/cgroup', 'utf8');
@@ -198,19 +223,29 @@ export function warmCgroupMoves(): Promise<{ file: string; ms: number } | undefi
         }
       }
     }
-    if (!file) return Promise.resolve(undefined);
+    if (!file) return { first: Promise.resolve(undefined), stop };
     fd = openSync(file, constants.O_WRONLY);
-    const opened = fd;
+    const pid = String(process.pid);
+    const began = Date.now();
+    const again = () => {
+      if (stopped || fd === undefined || Date.now() - began > KEEP_WARM_LIMIT_MS) return stop();
+      fsWrite(fd, pid, (err) => (err ? stop() : (timer = setTimeout(again, KEEP_WARM_MS).unref())));
+    };
     const t0 = process.hrtime.bigint();
-    return new Promise((resolve) =>
-      fsWrite(opened, String(process.pid), (err) => {
-        closeSync(opened);
-        resolve(err ? undefined : { file: file!, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
+    const first = new Promise<{ file: string; ms: number } | undefined>((resolve) =>
+      fsWrite(fd!, pid, (err) => {
+        if (err) {
+          stop();
+          return resolve(undefined);
+        }
+        resolve({ file: file!, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
+        if (!stopped) timer = setTimeout(again, KEEP_WARM_MS).unref();
       }),
     );
+    return { first, stop };
   } catch {
-    if (fd !== undefined) closeSync(fd);
-    return Promise.resolve(undefined);
+    stop();
+    return { first: Promise.resolve(undefined), stop };
   }
 }
 

@@ -29,7 +29,7 @@ export const cgroupStage: Stage = {
       deviceFilter: async (path: string, rules: DeviceRule[]) => void (await h.call('device_filter', { path, rules })),
     };
     ctx.cgroup = await createCgroup(ctx.id, ctx.options.limits ?? {}, { parent: ctx.store.cgroupParent, io });
-    await ctx.cgroupWarm;
+    await ctx.cgroupWarm?.first;
     await ctx.cgroup.join(ctx.helper!.pid);
   },
   async undo(ctx) {

@@ -45,6 +45,8 @@ export const nsPid: Stage = {
     // it now, leaves, as containerd's shim is outside: it must not count
     // against --pids-limit or --memory.
     await ctx.cgroup?.leave(ctx.helper!.pid);
+    // The last move of the run: the kernel's lock may go back to its fast mode.
+    ctx.cgroupWarm?.stop();
   },
 };
 
