@@ -3,8 +3,8 @@
 // and glassbox's own time per stage. Warm runs (page cache kept), as a
 // teacher starts one container after another.
 //
-//   npm run bench:start            (N = 10)
-//   npm run bench:start -- --runs 20
+//   npm run bench:start            (N = 20)
+//   npm run bench:start -- --runs 40
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import os from 'node:os';
@@ -36,7 +36,7 @@ function stageTimes(stderr: string): Map<string, number> {
 
 async function main(): Promise<void> {
   ensureTools(['runc', 'crun', 'umoci']);
-  const runs = runsArg() === 5 && !process.argv.includes('--runs') ? 10 : runsArg();
+  const runs = runsArg() === 5 && !process.argv.includes('--runs') ? 20 : runsArg();
   const fx = await fixtureImages();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'glassbox-bench-start-'));
   const bin = path.join(repoRoot(), 'dist/src/cli/bin.js');
