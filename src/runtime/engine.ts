@@ -50,7 +50,7 @@ export async function runContainer(store: Store, options: RunOptions, eo: Engine
   events(headerEvent(store, options, [...ctx.stageIds], eo.argv ?? process.argv.slice(2)));
   const stageEvent = (stage: string, phase: StageEvent['phase'], error?: string) => events({ kind: 'stage', t: Date.now(), stage, phase, error });
   let breakpoints = eo.breakpoints;
-  // Started now, it has passed by the time the helper joins its cgroup.
+  // Begun by the caller as early as it could (src/cli/early.ts), or now: it has passed by the time the helper joins its cgroup.
   const warm = eo.cgroupWarm ?? warmCgroupMoves();
   ctx.cgroupWarm = {
     stop: warm.stop,
