@@ -31,6 +31,12 @@ export class PullProgress {
   private readonly order: string[] = [];
   private readonly layers = new Map<string, LayerDetail>();
   private drawn = 0;
+  /**
+   * "Pulling NAME", said once the registry is asked for something: a run
+   * whose image is in the store resolves its name too, and pulls nothing,
+   * so it says nothing, as docker run says nothing then.
+   */
+  private pulling: string | boolean = false;
 
   constructor(
     private readonly out: NodeJS.WriteStream,
@@ -42,18 +48,23 @@ export class PullProgress {
     const d = e.detail;
     switch (d.what) {
       case 'resolve':
-        this.line(`Pulling ${d.reference}`);
+        this.pulling = `Pulling ${d.reference}`;
         break;
       case 'manifest':
+        this.pulls();
         if (d.platform) this.line(`Manifest ${d.digest} (${d.platform})`);
         break;
       case 'layer':
+        this.pulls();
         this.layer(d);
         break;
       case 'retry':
+        this.pulls();
         if (!this.tty) this.line(`retry ${d.attempt} in ${d.delayMs} ms: ${d.reason}`);
         break;
       case 'image':
+        // Found in the store (or loaded from a file): nothing was pulled.
+        if (this.pulling !== true) break;
         this.line(`Digest: ${d.digest}`);
         this.line(`Status: downloaded ${d.name} (${d.layers} layers, ${humanBytes(d.size)})`);
         break;
@@ -63,6 +74,11 @@ export class PullProgress {
         break;
     }
   };
+
+  private pulls(): void {
+    if (typeof this.pulling === 'string') this.line(this.pulling);
+    this.pulling = true;
+  }
 
   private line(s: string): void {
     if (this.tty) this.drawn = 0;
