@@ -32,44 +32,32 @@ const outfile = join(outdir, 'glassbox.cjs');
  */
 const EXTERNAL = ['blessed', 'blessed-contrib', 'marked', 'marked-terminal', 'tar-stream', '*.node'];
 
-/** import.meta.url of each module as tsc placed it, from a bundle in outdir. */
-function ownImportMeta(outdir: string): Plugin {
-  return {
-    name: 'own-import-meta-url',
-    setup(b) {
-      b.onLoad({ filter: /\.js$/ }, async (args) => {
-        const text = await readFile(args.path, 'utf8');
-        if (!args.path.startsWith(dist + sep) || !text.includes('import.meta.url')) return { contents: text, loader: 'js' };
-        const rel = relative(outdir, args.path).split(sep).join('/');
-        return { contents: text.replaceAll('import.meta.url', `__glassboxModuleUrl(${JSON.stringify(rel)})`), loader: 'js' };
-      });
-    },
-  };
-}
+const ownImportMeta: Plugin = {
+  name: 'own-import-meta-url',
+  setup(b) {
+    b.onLoad({ filter: /\.js$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      if (!args.path.startsWith(dist + sep) || !text.includes('import.meta.url')) return { contents: text, loader: 'js' };
+      const rel = relative(outdir, args.path).split(sep).join('/');
+      return { contents: text.replaceAll('import.meta.url', `__glassboxModuleUrl(${JSON.stringify(rel)})`), loader: 'js' };
+    });
+  },
+};
 
-/** A CommonJS bundle of entry (a file tsc wrote). */
-async function bundle(entry: string, outfile: string): Promise<void> {
-  await build({
-    entryPoints: [entry],
-    outfile,
-    bundle: true,
-    format: 'cjs',
-    platform: 'node',
-    target: 'node20',
-    external: EXTERNAL,
-    // At the top, where require is the bundle's own (a module may name a local "require").
-    banner: { js: "const __glassboxModuleUrl = (rel) => require('node:url').pathToFileURL(require('node:path').join(__dirname, rel)).href;" },
-    plugins: [ownImportMeta(dirname(outfile))],
-    logLevel: 'warning',
-    legalComments: 'inline',
-  });
-}
-
-await bundle(join(outdir, 'entry.js'), outfile);
-// A pull's layer threads: each loaded ~25 modules file by file before its
-// first byte (50-67 ms a thread); from one file, ~30 ms. src/image/layerpool.ts
-// starts this one when it is there.
-await bundle(join(dist, 'src', 'image', 'layerworker.js'), join(dist, 'src', 'image', 'layerworker.cjs'));
+await build({
+  entryPoints: [join(outdir, 'entry.js')],
+  outfile,
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  external: EXTERNAL,
+  // At the top, where require is the bundle's own (a module may name a local "require").
+  banner: { js: "const __glassboxModuleUrl = (rel) => require('node:url').pathToFileURL(require('node:path').join(__dirname, rel)).href;" },
+  plugins: [ownImportMeta],
+  logLevel: 'warning',
+  legalComments: 'inline',
+});
 
 // The first code cache, from --help: the bundle's top level, which every command runs.
 for (const f of ['glassbox.cjs.cache', 'glassbox.cjs.help-cache']) rmSync(join(outdir, f), { force: true });

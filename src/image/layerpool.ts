@@ -4,7 +4,6 @@
 // worker is full it waits for the first place to free up. Fewer isolates than
 // layers keeps memory low (each V8 isolate costs ~11 MB before it does
 // anything).
-import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { EventSink } from '../events/schema.js';
@@ -52,9 +51,7 @@ export class LayerPool {
   constructor(private readonly size = Math.max(1, Math.min(MAX_LAYER_THREADS, os.availableParallelism()))) {}
 
   private spawn(): Slot {
-    // The bundle of layerworker.js and all it loads (src/build/bundle.ts), if the build made it.
-    const bundled = new URL('./layerworker.cjs', import.meta.url);
-    const worker = new Worker(existsSync(bundled) ? bundled : new URL('./layerworker.js', import.meta.url));
+    const worker = new Worker(new URL('./layerworker.js', import.meta.url));
     const slot: Slot = { worker, jobs: new Set() };
     worker.on('message', (m: FromWorker) => this.onMessage(slot, m));
     const fail = (e: Error) => {
