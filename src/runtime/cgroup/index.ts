@@ -208,21 +208,10 @@ export function warmCgroupMoves(): CgroupWarm {
   };
   try {
     const layout = detectCgroups();
-    const mine = readFileSync('/proc/self/cgroup', 'utf8');
-    const v2 = /^0::(\/.*)$/m.exec(mine);
-    let file: string | undefined;
-    if (layout.v2Root && v2) file = join(layout.v2Root, v2[1]!, 'cgroup.procs');
-    else {
-      for (const line of mine.split('\n')) {
-        const a = line.indexOf(':');
-        const b = line.indexOf(':', a + 1);
-        const root = a > 0 && b > a ? layout.v1Roots[line.slice(a + 1, b).split(',')[0]!] : undefined;
-        if (root) {
-          file = join(root, line.slice(b + 1), 'cgroup.procs');
-          break;
-        }
-      }
-    }
+    const mine = ownCgroups();
+    const v2 = layout.v2Root ? mine.find((c) => c.controllers.length === 0) : undefined;
+    const v1 = mine.find((c) => c.controllers.length > 0 && layout.v1Roots[c.controllers[0]!] !== undefined);
+    const file = v2 ? join(layout.v2Root!, v2.path, 'cgroup.procs') : v1 ? join(layout.v1Roots[v1.controllers[0]!]!, v1.path, 'cgroup.procs') : undefined;
     if (!file) return { first: Promise.resolve(undefined), stop };
     fd = openSync(file, constants.O_WRONLY);
     const pid = String(process.pid);
@@ -247,6 +236,19 @@ export function warmCgroupMoves(): CgroupWarm {
     stop();
     return { first: Promise.resolve(undefined), stop };
   }
+}
+
+/** glassbox's own cgroups, from /proc/self/cgroup: "ID:CONTROLLERS:PATH" a hierarchy; cgroup2's line names no controller. */
+function ownCgroups(): { controllers: string[]; path: string }[] {
+  const out: { controllers: string[]; path: string }[] = [];
+  for (const line of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
+    const a = line.indexOf(':');
+    const b = line.indexOf(':', a + 1);
+    if (a <= 0 || b <= a) continue;
+    const list = line.slice(a + 1, b);
+    out.push({ controllers: list ? list.split(',') : [], path: line.slice(b + 1) });
+  }
+  return out;
 }
 
 function readMountinfo(): string {
@@ -483,16 +485,12 @@ class Group implements Cgroup {
   async leave(pid: number): Promise<void> {
     // Back to glassbox's own cgroup in each hierarchy: a leaf with a process
     // in it already, so v2's rule against processes in inner cgroups holds.
-    const mine = readFileSync('/proc/self/cgroup', 'utf8');
+    const mine = ownCgroups();
     const moves: { path: string; value: string; why: string }[] = [];
     for (const d of this.dirs) {
-      const line = mine.split('\n').find((l) => {
-        const [, controllers] = l.split(':');
-        return d.kind === 'v2' || d.kind === 'unified' ? controllers === '' : controllers !== undefined && controllers.split(',').some((c) => d.controllers.includes(c));
-      });
-      if (!line) continue;
-      const own = line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1);
-      moves.push({ path: join(d.root, own, 'cgroup.procs'), value: String(pid), why: 'take the helper out: only the container counts against its limits' });
+      const own = mine.find((c) => (d.kind === 'v2' || d.kind === 'unified' ? c.controllers.length === 0 : c.controllers.some((x) => d.controllers.includes(x))));
+      if (!own) continue;
+      moves.push({ path: join(d.root, own.path, 'cgroup.procs'), value: String(pid), why: 'take the helper out: only the container counts against its limits' });
     }
     // From Node, not the helper: by now the helper is in a cgroup namespace of its own and cannot name this cgroup.
     await this.files.writeAllFromNode(moves);
