@@ -44,7 +44,9 @@ if (!existsSync(bundle)) {
     importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   const usable = cachedData !== undefined && !script.cachedDataRejected;
-  const writeTo = process.env.GLASSBOX_CODE_CACHE === 'build' ? buildCache : !usable ? (process.argv.includes('run') ? runCache : buildCache) : !fromRun && process.argv.includes('run') ? runCache : undefined;
+  // The build writes the --help cache; a run writes its own unless it used one; any command replaces a cache it could not use.
+  const run = process.argv.includes('run');
+  const writeTo = process.env.GLASSBOX_CODE_CACHE === 'build' ? buildCache : run && !(fromRun && usable) ? runCache : !usable ? buildCache : undefined;
   if (writeTo) {
     // At the end, when the code this command ran has been compiled. Written
     // whole, then renamed: a run beside this one reads the old file or the new.

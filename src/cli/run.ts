@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import tty from 'node:tty';
 import { addon } from '../native/addon.js';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { parseCpus, parseMemory, warmCgroupMoves } from '../runtime/cgroup/index.js';
+import { parseCpus, parseMemory } from '../runtime/cgroup/index.js';
 import { runContainer } from '../runtime/engine.js';
 import { takeEarlyCgroupWarm } from './early.js';
 import { gc } from '../runtime/gc.js';
@@ -315,8 +315,8 @@ export function runCommand(program: Command): void {
         process.stderr.on('error', () => {});
         process.stdout.on('error', () => {});
       }
-      // The kernel's wait before the helper's first cgroup move, started as early as can be (runtime/cgroup warmCgroupMoves).
-      const cgroupWarm = takeEarlyCgroupWarm() ?? warmCgroupMoves();
+      // The kernel's wait before the helper's first cgroup move, begun as the program loaded (early.ts); else the engine begins it.
+      const cgroupWarm = takeEarlyCgroupWarm();
       const store = await openStore(cmd);
       // No image: the demo, built here from native/demo, so this works with no registry at all.
       const demo = !image;
